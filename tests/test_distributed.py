@@ -1,0 +1,69 @@
+"""tf.distribute: 2 replicas equal 1 replica; two real worker processes train identically."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SCRIPTS = Path(__file__).parent / "scripts"
+ROOT = Path(__file__).parents[1]
+
+
+def _env(**extra):
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1",
+            "PYTHONPATH": str(ROOT), **extra}
+
+
+def test_two_replicas_match_one_replica():
+    result = subprocess.run([sys.executable, str(SCRIPTS / "replicas.py")], capture_output=True,
+                            text=True, timeout=300, env=_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == [1, 2]
+    assert report["min_weight_change"] > 0  # the steps trained every weight
+    assert report["max_weight_diff"] < 1e-5
+    for one, two in zip(report["losses_1"], report["losses_2"]):  # logged losses not divided by 2
+        assert one.keys() == two.keys()
+        for name in one:
+            assert np.isclose(one[name], two[name], rtol=1e-5), name
+    assert set(report["losses_2"][1]) >= {"g_loss", "d_loss", "pixel_loss"}
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_identically(tmp_path):
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    run_dir = tmp_path / "run"
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(
+            [sys.executable, str(SCRIPTS / "worker.py"), str(run_dir), str(tmp_path / f"w{index}.npz")],
+            env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=240)[0])
+    finally:
+        for proc in procs:
+            proc.kill()
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-3000:]
+    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert len(first.files) > 10
+    assert all(np.array_equal(first[k], second[k]) for k in first.files)
+    # Only the chief (worker 0) wrote the run directory.
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.json", "logs", "model.keras"]
+    assert not list(tmp_path.glob("zoo-worker-*"))

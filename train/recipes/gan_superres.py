@@ -1,0 +1,107 @@
+"""gan_superres: SRGAN-style x2/x3/x4 super-resolution (the flagship).
+
+Pixel-loss pre-training of an EDSR-style generator, then adversarial training with a
+VGG-style discriminator (Ledig et al. 2017, https://arxiv.org/abs/1609.04802).
+Default: a CPU demo on the embedded T91 images, validated on Set5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from train.callbacks import SuperResolutionValidation
+from train.config import TrainConfig
+from train.trainer import Built, Recipe
+from zoo.data import sr_eval_images, sr_train_dataset
+from zoo.models import SRGAN, build_discriminator, build_generator
+from zoo.models.sr_networks import SCALES
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "sr"
+
+
+@dataclass(frozen=True)
+class Config(TrainConfig):
+    epochs: int = 10
+    steps_per_epoch: int = 500
+    batch_size: int = 16
+    checkpoint_every: int = 500
+    data: str = str(ASSETS / "T91")  # training images: a folder (PNG/JPEG/BMP) or tfds:NAME[/CONFIG]
+    val_data: str = str(ASSETS / "Set5")  # validation images (folder or tfds:NAME, validation split)
+    scale: int = 4  # upscaling factor: 2, 3 or 4
+    crop_size: int = 64  # HR training crop in pixels (LR crop = crop_size / scale)
+    filters: int = 32  # generator width
+    blocks: int = 8  # generator residual blocks
+    residual_scale: float = 1.0  # factor on each residual branch (EDSR uses 0.1 for wide nets)
+    d_filters: int = 32  # discriminator width of the first stage (doubles per stage)
+    d_stages: int = 4  # discriminator stride-2 stages
+    pretrain_steps: int = 4000  # pixel-loss (L1) steps before adversarial training starts
+    g_learning_rate: float = 4e-4  # Adam; /4 for the last third of pre-training, /10 in the GAN phase
+    d_learning_rate: float = 1e-4  # Adam for the discriminator
+    pixel_weight: float = 1.0  # L1 weight in the GAN phase
+    content_weight: float = 0.1  # VGG54 or discriminator feature-matching weight
+    adversarial_weight: float = 1e-3  # adversarial weight (SRGAN: 1e-3)
+    vgg_weights: str = ""  # VGG19 notop ImageNet .h5 for the perceptual loss; empty: feature matching
+    val_images: int = 5  # validation images scored per epoch (first N)
+
+    def validate(self) -> None:
+        super().validate()
+        self.require("scale", self.scale in SCALES, "one of " + ", ".join(map(str, SCALES)))
+        self.require("crop_size", self.crop_size >= 4 * self.scale and self.crop_size % self.scale == 0,
+                     f"a multiple of the scale and at least {4 * self.scale}")
+        for name in ("filters", "d_filters", "d_stages", "val_images"):
+            self.require(name, getattr(self, name) >= 1, "at least 1")
+        for name in ("blocks", "pretrain_steps"):
+            self.require(name, getattr(self, name) >= 0, "0 or more")
+        for name in ("g_learning_rate", "d_learning_rate", "residual_scale"):
+            self.require(name, getattr(self, name) > 0, "positive")
+        for name in ("pixel_weight", "content_weight", "adversarial_weight"):
+            self.require(name, getattr(self, name) >= 0, "0 or more")
+
+
+PRESETS = {
+    "default": Config(),
+    "tiny": Config(epochs=2, steps_per_epoch=3, batch_size=4, crop_size=32, filters=8, blocks=1,
+                   d_filters=8, d_stages=2, pretrain_steps=3, log_every=1, checkpoint_every=2,
+                   val_images=2),
+    # The published scale (SRGAN: SRResNet 16x64, 96-pixel crops, batch 16, Adam 1e-4,
+    # 1e6 pre-training steps then 2e5 GAN steps). Meant for GPUs and a large dataset, e.g.
+    # --data tfds:div2k/bicubic_x4 or T91 + BSD200.
+    "full": Config(epochs=120, steps_per_epoch=10_000, crop_size=96, filters=64, blocks=16,
+                   d_filters=64, pretrain_steps=1_000_000, g_learning_rate=1e-4,
+                   d_learning_rate=1e-4, content_weight=1.0, checkpoint_every=5000),
+}
+
+
+def generator_schedule(config: Config):
+    """Constant, /4 for the last third of pre-training, /10 in the GAN phase."""
+    lr, pretrain = config.g_learning_rate, config.pretrain_steps
+    if pretrain == 0:
+        return lr / 10
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        [2 * pretrain // 3, pretrain], [lr, lr / 4, lr / 10])
+
+
+def build(config: Config) -> Built:
+    generator = build_generator(config.scale, config.filters, config.blocks, config.residual_scale)
+    discriminator = build_discriminator(config.d_filters, config.d_stages)
+    model = SRGAN(generator, discriminator, config.scale, config.pretrain_steps, config.pixel_weight,
+                  config.content_weight, config.adversarial_weight, config.vgg_weights or None)
+    model.compile(g_optimizer=keras.optimizers.Adam(generator_schedule(config)),
+                  d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.5))
+    print(f"gan_superres: content loss in the GAN phase: {model.content_loss_used}")
+    data = sr_train_dataset(config.data, config.crop_size, config.scale, config.batch_size, config.seed)
+    images = sr_eval_images(config.val_data, config.scale)[:config.val_images]
+    return Built(model, data, [SuperResolutionValidation(images, config.scale)])
+
+
+RECIPE = Recipe(
+    name="gan_superres",
+    description="SRGAN-style x4 super-resolution (pixel pre-training, then adversarial); T91 -> Set5",
+    config_class=Config,
+    presets=PRESETS,
+    build=build,
+    usage="python -m zoo upscale {model} photo.png -o photo_x4.png",
+)

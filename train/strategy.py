@@ -1,0 +1,63 @@
+"""Pick a tf.distribute strategy by name. Call `make_strategy` before any other TF op runs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from zoo.errors import UserError
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+def _tf_config() -> dict:
+    try:
+        return json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError as error:
+        raise UserError(f"TF_CONFIG is not valid JSON: {error}") from None
+
+
+def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """A strategy for `name`.
+
+    - `auto`: multi_worker if TF_CONFIG names several workers, mirrored over several
+      GPUs, else one_device.
+    - `one_device`: the first GPU, else the CPU.
+    - `mirrored`: data parallel over all local GPUs (over logical CPU devices when there
+      is no GPU and the CPU was split, as the tests do).
+    - `multi_worker`: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG.
+    - `tpu`: TPUStrategy on the TPU the environment provides.
+    """
+    if name not in STRATEGIES:
+        raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    gpus = tf.config.list_physical_devices("GPU")  # physical: does not start the TF runtime
+    if name == "auto":
+        workers = sum(len(v) for k, v in _tf_config().get("cluster", {}).items() if k in ("chief", "worker"))
+        name = "multi_worker" if workers > 1 else "mirrored" if len(gpus) > 1 else "one_device"
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi_worker":
+        if not _tf_config().get("cluster"):
+            raise UserError("--strategy multi_worker needs TF_CONFIG with a cluster and this task's "
+                            'type and index, e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                            '"task": {"type": "worker", "index": 0}}')
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the one worker that writes the run directory (always true off a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief) or task_type is None

@@ -1,0 +1,200 @@
+"""SRGAN-style super-resolution: pixel-loss pre-training, then adversarial training.
+
+Ledig et al. 2017, https://arxiv.org/abs/1609.04802. Phase 1 ("pretrain", the first
+`pretrain_steps` steps) trains the generator alone on L1 pixel loss (PSNR-oriented, the
+"SRResNet" of the paper). Phase 2 ("gan") alternates a discriminator update and a generator
+update on `pixel_weight * L1 + content_weight * content + adversarial_weight * adversarial`.
+The content loss is VGG19 feature distance when ImageNet weights are given (as in the
+paper), else discriminator feature matching (Salimans et al. 2016), which needs no
+download. `content_loss_used` says which one is in force.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from zoo.models.tiling import upscale_images
+
+PHASES = ("pretrain", "gan")
+
+
+def _average(per_example):
+    """Per-example losses -> their sum over the *global* batch, correct on any replica count."""
+    return tf.nn.compute_average_loss(ops.cast(per_example, "float32"))
+
+
+def _bce(logits, label: float):
+    labels = ops.full_like(logits, label)
+    return ops.mean(ops.binary_crossentropy(labels, logits, from_logits=True), axis=-1)  # (B,)
+
+
+def _l1(a, b):
+    return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")), axis=(1, 2, 3))  # (B,)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SRGAN(keras.Model):
+    """A generator and a discriminator trained together for x`scale` super-resolution.
+
+    Args:
+        generator: model mapping `(B, h, w, 3)` in [0, 1] to `(B, h*scale, w*scale, 3)`.
+        discriminator: model mapping images to `[logits, *features]`.
+        scale: the upsampling factor of the generator.
+        pretrain_steps: steps of pixel-loss-only training before adversarial training.
+        pixel_weight, content_weight, adversarial_weight: weights of the phase-2 losses.
+        vgg_weights: path to VGG19 ImageNet weights (`include_top=False`) for the
+            perceptual content loss; None uses discriminator feature matching instead.
+
+    Call arguments:
+        inputs: `(B, h, w, 3)` low-resolution images in [0, 1]; returns the generator output.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, scale: int = 4,
+                 pretrain_steps: int = 0, pixel_weight: float = 1.0, content_weight: float = 1.0,
+                 adversarial_weight: float = 1e-3, vgg_weights: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.scale = scale
+        self.pretrain_steps = pretrain_steps
+        self.pixel_weight = pixel_weight
+        self.content_weight = content_weight
+        self.adversarial_weight = adversarial_weight
+        self.vgg_weights = vgg_weights
+        self.phase = PHASES[0] if pretrain_steps > 0 else PHASES[1]
+        # A plain function is not tracked, so VGG19 never ends up inside the saved model.
+        self._vgg_features = _vgg19_features(vgg_weights) if vgg_weights else None
+        self.content_loss_used = "vgg19" if vgg_weights else "discriminator_feature_matching"
+        self.built = generator.built and discriminator.built  # both are built functional models
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        """Set both optimizers (Adam 1e-4 by default); wraps them for loss scaling under float16."""
+        super().compile(optimizer=None, **kwargs)
+        g_optimizer = g_optimizer or keras.optimizers.Adam(1e-4)
+        d_optimizer = d_optimizer or keras.optimizers.Adam(1e-4)
+        if keras.config.dtype_policy().name == "mixed_float16":
+            g_optimizer = _loss_scaled(g_optimizer)
+            d_optimizer = _loss_scaled(d_optimizer)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots now (needed before a custom step runs under tf.distribute)."""
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def begin_step(self, step: int) -> str:
+        """Pick the phase for global step `step`; the trainer traces one step per phase."""
+        self.phase = PHASES[0] if step < self.pretrain_steps else PHASES[1]
+        return self.phase
+
+    def train_step(self, data):
+        lr, hr = data  # (B, h, w, 3), (B, H, W, 3) in [0, 1]
+        if self.phase == "pretrain":
+            return self._pretrain_step(lr, hr)
+        return self._gan_step(lr, hr)
+
+    def _pretrain_step(self, lr, hr):
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            pixel = _average(_l1(self.generator(lr, training=True), hr))
+            scaled = self.g_optimizer.scale_loss(pixel)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+        return {"pixel_loss": pixel}
+
+    def _gan_step(self, lr, hr):
+        sr = self.generator(lr, training=True)
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(hr, training=True)[0]
+            fake_logits = self.discriminator(ops.stop_gradient(sr), training=True)[0]
+            d_loss = _average(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            sr = self.generator(lr, training=True)
+            fake_logits, *fake_features = self.discriminator(sr, training=True)
+            pixel = _average(_l1(sr, hr))
+            adversarial = _average(_bce(fake_logits, 1.0))
+            content = _average(self._content_loss(sr, hr, fake_features))
+            g_loss = (self.pixel_weight * pixel + self.content_weight * content
+                      + self.adversarial_weight * adversarial)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+        return {"pixel_loss": pixel, "content_loss": content, "adversarial_loss": adversarial,
+                "g_loss": g_loss, "d_loss": d_loss,
+                "d_real": _average(ops.sigmoid(real_logits)[:, 0]),
+                "d_fake": _average(ops.sigmoid(fake_logits)[:, 0])}
+
+    def _content_loss(self, sr, hr, fake_features):
+        if self._vgg_features is not None:
+            # SRGAN's VGG54 loss; features rescaled by 1/12.75 as in the paper.
+            return _mse(self._vgg_features(sr) / 12.75, ops.stop_gradient(self._vgg_features(hr)) / 12.75)
+        real_features = self.discriminator(hr, training=True)[1:]
+        return sum(_l1(f, ops.stop_gradient(r)) for f, r in zip(fake_features, real_features))
+
+    def test_step(self, data):
+        lr, hr = data
+        sr = ops.clip(self.generator(lr, training=False), 0.0, 1.0)
+        return {"pixel_loss": _average(_l1(sr, hr))}
+
+    def upscale(self, images, tile: int = 128, overlap: int = 8, batch_size: int = 8) -> np.ndarray:
+        """Super-resolve uint8 images of any size; see `zoo.models.tiling.upscale_images`."""
+        return upscale_images(self.generator, images, self.scale, tile, overlap, batch_size)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "scale": self.scale, "pretrain_steps": self.pretrain_steps,
+                "pixel_weight": self.pixel_weight, "content_weight": self.content_weight,
+                "adversarial_weight": self.adversarial_weight, "vgg_weights": None}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def get_compile_config(self):
+        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer)}
+
+    def compile_from_config(self, config):
+        optimizers = {k: keras.saving.deserialize_keras_object(v) for k, v in config.items()}
+        self.compile(**optimizers)
+        self.build_optimizers()
+
+
+def _mse(a, b):
+    return ops.mean(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")), axis=(1, 2, 3))
+
+
+def _loss_scaled(optimizer):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def _vgg19_features(weights: str):
+    """A frozen VGG19 up to block5_conv4 as a plain function of [0, 1] RGB images."""
+    if not Path(weights).is_file():
+        from zoo.errors import UserError
+        raise UserError(f"VGG19 weights file {weights} does not exist: give the path of "
+                        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or leave it empty")
+    vgg = keras.applications.VGG19(include_top=False, weights=weights)
+    features = keras.Model(vgg.input, vgg.get_layer("block5_conv4").output)
+    features.trainable = False
+    preprocess = functools.partial(keras.applications.vgg19.preprocess_input, data_format="channels_last")
+    return lambda images: features(preprocess(ops.cast(images, "float32") * 255.0), training=False)
