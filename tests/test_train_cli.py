@@ -50,10 +50,10 @@ def test_tiny_run_tensorboard_has_scalars_images_hparams(tiny_run):
     events.Reload()
     tags = set(events.Tags()["tensors"])
     for tag in ("train/pixel_loss", "train/g_loss", "train/d_loss", "learning_rate/g_optimizer",
-                "learning_rate/d_optimizer", "val/psnr_y", "val/ssim_y", "val/bicubic_psnr_y",
-                "val/bicubic_ssim_y"):
+                "learning_rate/d_optimizer", "epoch/val_psnr_y", "epoch/val_ssim_y",
+                "epoch/val_bicubic_psnr_y", "epoch/val_bicubic_ssim_y", "epoch/g_loss"):
         assert tag in tags, (tag, sorted(tags))
-    psnr = [tf.make_ndarray(e.tensor_proto) for e in events.Tensors("val/bicubic_psnr_y")]
+    psnr = [tf.make_ndarray(e.tensor_proto) for e in events.Tensors("epoch/val_bicubic_psnr_y")]
     assert len(psnr) == 2 and all(20 < float(p) < 40 for p in psnr)
     images = [t for t in tags if t.startswith("val_images/")]
     assert len(images) == 2

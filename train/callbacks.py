@@ -14,8 +14,9 @@ class SuperResolutionValidation(keras.callbacks.Callback):
     """After each epoch: PSNR-Y / SSIM-Y of the model and of bicubic on held-out images
     (paper convention, `scale`-pixel shave), and image grids bicubic | model | ground truth.
 
-    Writes the scalars `val/psnr_y`, `val/ssim_y`, `val/bicubic_psnr_y`, `val/bicubic_ssim_y`
-    (means over the images, also added to the epoch logs) and the pictures `val_images/<name>`.
+    Adds `val_psnr_y`, `val_ssim_y`, `val_bicubic_psnr_y`, `val_bicubic_ssim_y` (means over
+    the images) to the epoch logs, which the trainer writes as `epoch/...` scalars, and
+    writes the pictures `val_images/<name>`.
 
     Args:
         images: `(name, (H, W, 3) uint8)` pairs with H, W multiples of `scale`.
@@ -42,9 +43,7 @@ class SuperResolutionValidation(keras.callbacks.Callback):
             if i < self.grids:
                 tf.summary.image(f"val_images/{name}", self._grid(bicubic, sr, hr)[None],
                                  description="bicubic | model | ground truth")
-        for name, values in scores.items():
-            logs[f"val_{name}"] = float(np.mean(values))
-            tf.summary.scalar(f"val/{name}", logs[f"val_{name}"])
+        logs.update({f"val_{name}": float(np.mean(values)) for name, values in scores.items()})
 
     def _grid(self, *images: np.ndarray) -> np.ndarray:
         """Centre crops side by side with a 4-pixel white gutter: `(h, 3 * w + 8, 3)` uint8."""

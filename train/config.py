@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from zoo.errors import UserError
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 def flag(name: str) -> str:
@@ -23,7 +23,7 @@ class TrainConfig:
     steps_per_epoch: int = 100  # training steps per epoch
     batch_size: int = 16  # global batch size, split evenly over replicas
     seed: int = 0  # seeds weights, data order and augmentation
-    precision: str = "float32"  # float32 | mixed_bfloat16 (CPU AMX, TPU, Ampere+) | mixed_float16 (GPU, loss-scaled)
+    precision: str = "auto"  # auto (bfloat16 where the hardware has bf16 matrix units) | float32 | mixed_bfloat16 | mixed_float16 (GPU, loss-scaled)
     log_every: int = 10  # steps between scalar summaries (losses, learning rates)
     checkpoint_every: int = 200  # steps between checkpoints (one is also written after every epoch)
 

@@ -32,7 +32,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
 from train.config import TrainConfig, flag
-from train.strategy import is_chief, make_strategy
+from train.strategy import is_chief, make_strategy, resolve_precision
 from zoo.errors import UserError
 
 
@@ -128,9 +128,13 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     run_dir = Path(run_dir)
     resuming = check_run_dir(run_dir, recipe, config)
     distribution = make_strategy(strategy)  # before any other TF op (PITFALLS.md)
-    keras.mixed_precision.set_global_policy(config.precision)
+    precision = resolve_precision(config.precision)
+    keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(config.seed)
     chief = is_chief(distribution)
+    if verbose and chief:
+        print(f"{recipe.name}: {distribution.num_replicas_in_sync} replica(s) "
+              f"({type(distribution).__name__}), precision {precision}, run dir {run_dir}")
     work_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="zoo-worker-"))
     try:
         return _Loop(recipe, config, distribution, run_dir, work_dir, chief, resuming, verbose).run()
@@ -160,7 +164,9 @@ class _Loop:
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(work_dir / "checkpoints"), max_to_keep=2)
         self.writer = (tf.summary.create_file_writer(str(run_dir / "logs")) if chief
                        else tf.summary.create_noop_writer())
-        self.callbacks = keras.callbacks.CallbackList(self.built.callbacks, model=self.model)
+        self.callbacks = self.built.callbacks
+        for callback in self.callbacks:
+            callback.set_model(self.model)
         self.step_functions = {}
 
     def restore(self) -> int:
@@ -178,6 +184,11 @@ class _Loop:
         if key not in self.step_functions:
             self.step_functions[key] = make_step_function(self.strategy, self.model)
         return self.step_functions[key]
+
+    def notify(self, hook: str, *args) -> None:
+        """Call a Keras callback hook on every callback (in order; they share `logs`)."""
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args)
 
     def write_scalars(self, prefix: str, logs: dict, step: int) -> None:
         with self.writer.as_default(step=step):
@@ -204,7 +215,7 @@ class _Loop:
         progress = keras.utils.Progbar(self.config.total_steps) if self.verbose else None
         if progress and start:
             progress.update(start)
-        self.callbacks.on_train_begin()
+        self.notify("on_train_begin")
         try:
             for epoch in range(start // self.config.steps_per_epoch, self.config.epochs):
                 self.run_epoch(epoch, iterator, progress)
@@ -213,13 +224,13 @@ class _Loop:
                 raise  # saving needs every worker; the last periodic checkpoint stands
             self.save_checkpoint()
             raise
-        self.callbacks.on_train_end()
+        self.notify("on_train_end")
         self.save_model()
         return self.model
 
     def run_epoch(self, epoch: int, iterator, progress) -> None:
         config, logs = self.config, {}
-        self.callbacks.on_epoch_begin(epoch)
+        self.notify("on_epoch_begin", epoch)
         step = int(self.step.numpy())
         while step < (epoch + 1) * config.steps_per_epoch:
             logs = {k: float(v) for k, v in self.step_function(step)(iterator).items()}
@@ -232,8 +243,11 @@ class _Loop:
             if progress:
                 progress.update(step, list(logs.items()))
         with self.writer.as_default(step=step):
-            self.callbacks.on_epoch_end(epoch, logs)
+            self.notify("on_epoch_end", epoch, logs)  # callbacks may add to logs
         self.write_scalars("epoch", logs, step)
+        if self.verbose and any(name.startswith("val_") for name in logs):
+            print(f"\nepoch {epoch + 1}/{config.epochs}: " + ", ".join(
+                f"{name} {value:.4g}" for name, value in logs.items() if name.startswith("val_")))
         self.writer.flush()
         self.save_checkpoint()
 

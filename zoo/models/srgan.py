@@ -148,7 +148,7 @@ class SRGAN(keras.Model):
         sr = ops.clip(self.generator(lr, training=False), 0.0, 1.0)
         return {"pixel_loss": _average(_l1(sr, hr))}
 
-    def upscale(self, images, tile: int = 128, overlap: int = 8, batch_size: int = 8) -> np.ndarray:
+    def upscale(self, images, tile: int = 128, overlap: int = 16, batch_size: int = 8) -> np.ndarray:
         """Super-resolve uint8 images of any size; see `zoo.models.tiling.upscale_images`."""
         return upscale_images(self.generator, images, self.scale, tile, overlap, batch_size)
 

@@ -1,0 +1,128 @@
+"""Helpers shared by the tests (DESIGN.md, "Tests"): a layer check, a CLI runner, a train-step check.
+
+Import them as `from helpers import check_layer, run_cli` (pytest puts tests/ on sys.path).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- layers
+
+def _expected_shape(layer: keras.layers.Layer, input_shape: tuple) -> tuple | None:
+    try:
+        return tuple(layer.compute_output_shape(input_shape))
+    except NotImplementedError:
+        return None
+
+
+def check_layer(layer: keras.layers.Layer, input_shape: tuple, seed: int = 0, atol: float = 1e-6,
+                input_data: np.ndarray | None = None) -> np.ndarray:
+    """Run a layer through the checks every zoo layer must pass; returns its eager output.
+
+    Checks: `build` on a fresh copy makes the same weights as a call; a symbolic call on
+    `keras.Input` (fixed and unknown height/width for images) and an eager call give the shape
+    `compute_output_shape` promises; `get_config` -> `from_config` -> `get_config` is the
+    identity; a `.keras` round trip of the layer inside a `keras.Model` (safe mode on) loads the
+    same class and gives the same outputs.
+
+    Args:
+        layer: an unbuilt layer instance.
+        input_shape: full input shape including the batch size, e.g. `(2, 8, 8, 16)`.
+        seed: seed of the random input.
+        atol: tolerance of the `.keras` round trip comparison.
+        input_data: the input to use instead of standard normal float32 noise (e.g. token ids).
+    """
+    cls, config = type(layer), layer.get_config()
+    x = np.random.default_rng(seed).normal(size=input_shape).astype("float32")
+    x = x if input_data is None else np.asarray(input_data)
+    assert x.shape == tuple(input_shape), (x.shape, input_shape)
+
+    eager = keras.ops.convert_to_numpy(layer(x))
+    expected = _expected_shape(layer, input_shape)
+    assert expected is None or eager.shape == expected, (eager.shape, expected)
+
+    built = cls.from_config(config)
+    built.build(input_shape)
+    assert built.built
+    assert [w.shape for w in built.weights] == [w.shape for w in layer.weights]
+
+    assert cls.from_config(config).get_config() == config, "get_config/from_config round trip"
+
+    out = cls.from_config(config)(keras.Input(input_shape[1:], dtype=x.dtype))
+    assert tuple(out.shape) == (None, *eager.shape[1:]), (out.shape, eager.shape)
+    if len(input_shape) == 4:  # images: height and width unknown until called
+        out = cls.from_config(config)(keras.Input((None, None, input_shape[-1]), dtype=x.dtype))
+        assert len(out.shape) == eager.ndim and out.shape[-1] == eager.shape[-1], out.shape
+
+    inputs = keras.Input(input_shape[1:], dtype=x.dtype)
+    model = keras.Model(inputs, layer(inputs))
+    before = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(before, eager, atol=atol)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "layer.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)  # safe_mode stays on
+    assert isinstance(loaded.layers[-1], cls)
+    assert loaded.layers[-1].get_config() == layer.get_config()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), before, atol=atol)
+    return eager
+
+
+# ----------------------------------------------------------------------------- command lines
+
+# TensorFlow 2.21 prints these start-up lines on stderr whatever TF_CPP_MIN_LOG_LEVEL says.
+_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+                       r"|[IWE]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]"
+                       r"|To enable the following instructions:)")
+
+
+def run_python(argv: list[str], timeout: float = 120, env: dict | None = None,
+               cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python ARGV...` with this interpreter, quiet TensorFlow and no GPU; capture text."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1",
+                **(env or {})}
+    return subprocess.run([sys.executable, *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=cwd or ROOT)
+
+
+def run_cli(args: list[str], timeout: float = 120, env: dict | None = None,
+            cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m ARGS...` (e.g. `run_cli(["zoo", "eval", ...])`) in a subprocess.
+
+    The environment gets TF_CPP_MIN_LOG_LEVEL=2 and CUDA_VISIBLE_DEVICES=-1 on top of
+    `os.environ` and `env`; the working directory defaults to the repository root.
+    """
+    return run_python(["-m", *args], timeout=timeout, env=env, cwd=cwd)
+
+
+def stderr_lines(result: subprocess.CompletedProcess | str) -> list[str]:
+    """The lines of a run's stderr without TensorFlow's start-up noise."""
+    text = result if isinstance(result, str) else result.stderr
+    return [line for line in text.splitlines() if line.strip() and not _TF_NOISE.match(line)]
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> str:
+    """Check a CLI failure: exit `code`, no traceback, one `error:` line naming `fragments`."""
+    lines = stderr_lines(result)
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------- train steps
+# check_train_step(...) lives here; it belongs to the training side (see tests/test_train*.py).

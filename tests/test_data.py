@@ -1,0 +1,252 @@
+"""Image I/O and the super-resolution pipelines (folders and tfds: names)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from zoo.data import (
+    bicubic_downscale,
+    bicubic_upscale,
+    crop_to_multiple,
+    list_images,
+    read_image,
+    read_images,
+    sr_eval_images,
+    sr_train_dataset,
+    write_image,
+)
+from zoo.errors import UserError
+
+
+def _save(path, shape, seed=0, value=None):
+    """Write a random (or constant) uint8 RGB PNG of `shape` (H, W) and return its pixels."""
+    rng = np.random.default_rng(seed)
+    pixels = (np.full((*shape, 3), value, np.uint8) if value is not None
+              else rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+def _truncated_png(path):
+    _save(path, (32, 32))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+# ----------------------------------------------------------------------------- reading and writing
+
+def test_read_images_sorted_and_exact(tmp_path):
+    b = _save(tmp_path / "b.png", (5, 7), seed=1)
+    a = _save(tmp_path / "a.bmp", (6, 4), seed=2)
+    (tmp_path / "notes.txt").write_text("not an image, not listed")
+    names, arrays = zip(*read_images(tmp_path), strict=True)
+    assert names == ("a.bmp", "b.png")
+    np.testing.assert_array_equal(arrays[0], a)
+    np.testing.assert_array_equal(arrays[1], b)
+    assert arrays[1].dtype == np.uint8
+
+
+def test_read_images_names_every_bad_file(tmp_path):
+    _save(tmp_path / "good.png", (8, 8))
+    (tmp_path / "x.png").write_text("hello, I am text")
+    _truncated_png(tmp_path / "trunc.png")
+    with pytest.raises(UserError, match="2 unreadable") as error:
+        read_images(tmp_path)
+    assert "x.png" in str(error.value) and "trunc.png" in str(error.value)
+    assert "good.png" not in str(error.value)
+
+
+def test_read_image_missing_and_gray(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        read_image(tmp_path / "nope.png")
+    Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4)).save(tmp_path / "g.png")
+    assert read_image(tmp_path / "g.png", mode="L").shape == (3, 4, 1)
+    assert read_image(tmp_path / "g.png").shape == (3, 4, 3)
+
+
+def test_list_images_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        list_images(tmp_path / "missing")
+    (tmp_path / "file.png").write_text("x")
+    with pytest.raises(UserError, match="is not a folder"):
+        list_images(tmp_path / "file.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no PNG"):
+        list_images(tmp_path / "empty")
+
+
+def test_write_image_round_trip_and_no_leftovers(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 6, 4), dtype=np.uint8)
+    write_image(tmp_path / "out.png", pixels)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), pixels)
+    write_image(tmp_path / "gray.png", pixels[..., :1])
+    assert Image.open(tmp_path / "gray.png").mode == "L"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gray.png", "out.png"]
+
+
+def test_write_image_errors_leave_nothing(tmp_path):
+    pixels = np.zeros((4, 4, 4), np.uint8)
+    with pytest.raises(UserError, match="does not exist"):
+        write_image(tmp_path / "missing" / "out.png", pixels)
+    with pytest.raises(UserError, match="cannot write"):
+        write_image(tmp_path / "out.xyz", pixels)
+    (tmp_path / "old.jpg").write_bytes(b"previous content")
+    with pytest.raises(UserError, match="cannot write"):
+        write_image(tmp_path / "old.jpg", pixels)  # RGBA cannot be a JPEG
+    assert (tmp_path / "old.jpg").read_bytes() == b"previous content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.jpg"]
+
+
+def test_write_image_is_atomic_when_saving_fails(tmp_path, monkeypatch):
+    (tmp_path / "out.png").write_bytes(b"previous content")
+
+    def half_save(image, fp, *args, **kwargs):
+        open(fp, "wb").write(b"partial")
+        raise ValueError("disk trouble")
+
+    monkeypatch.setattr(Image.Image, "save", half_save)
+    with pytest.raises(UserError, match="disk trouble"):
+        write_image(tmp_path / "out.png", np.zeros((2, 2, 3), np.uint8))
+    assert (tmp_path / "out.png").read_bytes() == b"previous content"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_bicubic_resampling_shapes():
+    hr = np.random.default_rng(0).integers(0, 256, (2, 12, 8, 3), dtype=np.uint8)
+    lr = bicubic_downscale(hr, 4)
+    assert lr.shape == (2, 3, 2, 3) and lr.dtype == tf.uint8
+    up = bicubic_upscale(lr, 4)
+    assert up.shape == (2, 12, 8, 3) and up.dtype == tf.uint8
+    flat = np.full((8, 8, 3), 77, np.uint8)  # a constant image stays constant both ways
+    np.testing.assert_array_equal(bicubic_upscale(bicubic_downscale(flat, 2), 2).numpy(), flat)
+
+
+def test_crop_to_multiple():
+    image = np.zeros((43, 50, 3))
+    assert crop_to_multiple(image, 4).shape == (40, 48, 3)
+    assert crop_to_multiple(image, 1).shape == image.shape
+
+
+# ----------------------------------------------------------------------------- sr_eval_images
+
+def test_sr_eval_images_crops_to_multiple(tmp_path):
+    pixels = _save(tmp_path / "a.png", (43, 50))
+    [(name, hr)] = sr_eval_images(str(tmp_path), 4)
+    assert name == "a.png" and hr.shape == (40, 48, 3)
+    np.testing.assert_array_equal(hr, pixels[:40, :48])
+    assert sr_eval_images(str(tmp_path), 3)[0][1].shape == (42, 48, 3)
+
+
+def test_sr_eval_images_too_small(tmp_path):
+    _save(tmp_path / "big.png", (40, 40))
+    _save(tmp_path / "tiny.png", (18, 40))
+    with pytest.raises(UserError, match="too small.*tiny.png"):
+        sr_eval_images(str(tmp_path), 4)
+
+
+def test_sr_eval_images_missing_folder(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        sr_eval_images(str(tmp_path / "nope"), 4)
+
+
+# ----------------------------------------------------------------------------- sr_train_dataset
+
+def _batches(dataset, n):
+    return [tuple(t.numpy() for t in pair) for pair in dataset.take(n)]
+
+
+@pytest.fixture(scope="module")
+def train_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    for i, shape in enumerate([(40, 40), (48, 36), (33, 64)]):
+        _save(folder / f"{i}.png", shape, seed=i)
+    return str(folder)
+
+
+def test_train_shapes_dtypes_range(train_folder):
+    (lr, hr), = _batches(sr_train_dataset(train_folder, crop=16, scale=4, batch_size=4, seed=1), 1)
+    assert lr.shape == (4, 4, 4, 3) and hr.shape == (4, 16, 16, 3)
+    assert lr.dtype == np.float32 and hr.dtype == np.float32
+    assert 0.0 <= hr.min() and hr.max() <= 1.0 and 0.0 <= lr.min() and lr.max() <= 1.0
+    hr_u8 = np.round(hr * 255).astype(np.uint8)  # LR is antialiased bicubic of HR, rounded
+    np.testing.assert_array_equal(np.round(lr * 255), bicubic_downscale(hr_u8, 4).numpy())
+
+
+def test_train_deterministic_per_seed(train_folder):
+    make = lambda seed: _batches(sr_train_dataset(train_folder, 16, 4, 2, seed=seed), 3)  # noqa: E731
+    first, again, other = make(5), make(5), make(6)
+    for (lr1, hr1), (lr2, hr2) in zip(first, again, strict=True):
+        np.testing.assert_array_equal(hr1, hr2)
+        np.testing.assert_array_equal(lr1, lr2)
+    assert any(not np.array_equal(a[1], b[1]) for a, b in zip(first, other, strict=True))
+
+
+def test_train_flips_and_rotations_vary(tmp_path):
+    pixels = _save(tmp_path / "only.png", (16, 16), seed=3)  # crop = image: only flips/rotations vary
+    variants = [np.rot90(p, k) for p in (pixels, pixels[:, ::-1]) for k in range(4)]
+    (_, hr), = _batches(sr_train_dataset(str(tmp_path), crop=16, scale=4, batch_size=48, seed=0), 1)
+    seen = set()
+    for image in np.round(hr * 255).astype(np.uint8):
+        matches = [i for i, v in enumerate(variants) if np.array_equal(image, v)]
+        assert len(matches) == 1, "every crop is a flip/rotation of the image"
+        seen.add(matches[0])
+    assert len(seen) >= 6, f"only {len(seen)} of the 8 flips/rotations in 48 draws"
+
+
+def test_train_too_small_images(tmp_path):
+    _save(tmp_path / "small.png", (12, 40), value=0)
+    with pytest.raises(UserError, match="every image is smaller.*small.png"):
+        sr_train_dataset(str(tmp_path), crop=16, scale=4, batch_size=2)
+    _save(tmp_path / "big.png", (20, 20), value=255)
+    with pytest.warns(UserWarning, match="skipping 1 image.*small.png"):
+        dataset = sr_train_dataset(str(tmp_path), crop=16, scale=4, batch_size=8)
+    (_, hr), = _batches(dataset, 1)
+    assert hr.min() == 1.0, "only the big (white) image is used"
+
+
+def test_train_crop_must_be_multiple_of_scale(train_folder):
+    with pytest.raises(UserError, match="multiple of the scale"):
+        sr_train_dataset(train_folder, crop=18, scale=4, batch_size=2)
+
+
+def test_train_missing_folder(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        sr_train_dataset(str(tmp_path / "nope"), crop=16, scale=4, batch_size=2)
+
+
+# ----------------------------------------------------------------------------- tfds: sources
+
+def test_tfds_train_mocked():
+    with warnings.catch_warnings(), tfds.testing.mock_data(num_examples=4):
+        warnings.simplefilter("ignore")
+        dataset = sr_train_dataset("tfds:div2k/bicubic_x4", crop=8, scale=4, batch_size=2, seed=0)
+        (lr, hr), (lr2, hr2) = _batches(dataset, 2)
+    assert lr.shape == (2, 2, 2, 3) and hr.shape == (2, 8, 8, 3) and hr.dtype == np.float32
+    assert 0.0 <= hr.min() and hr.max() <= 1.0
+
+
+def test_tfds_eval_mocked():
+    rng = np.random.default_rng(0)
+    hrs = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(26, 30, 3), (41, 20, 3)]]
+
+    def as_dataset(self, *args, **kwargs):
+        lrs = [h[::4, ::4] for h in hrs]
+        return tf.data.Dataset.from_generator(
+            lambda: ({"hr": h, "lr": lr} for h, lr in zip(hrs, lrs, strict=True)),
+            output_signature={k: tf.TensorSpec((None, None, 3), tf.uint8) for k in ("hr", "lr")})
+
+    with warnings.catch_warnings(), tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        warnings.simplefilter("ignore")
+        images = sr_eval_images("tfds:div2k/bicubic_x4", 4)
+    assert [name for name, _ in images] == ["0000", "0001"]
+    np.testing.assert_array_equal(images[0][1], hrs[0][:24, :28])
+    np.testing.assert_array_equal(images[1][1], hrs[1][:40, :20])
+
+
+def test_tfds_unknown_name():
+    with pytest.raises(UserError, match="cannot load TFDS dataset 'no_such_dataset_zz'"):
+        sr_eval_images("tfds:no_such_dataset_zz", 4)

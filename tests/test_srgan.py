@@ -1,0 +1,126 @@
+"""SRGAN model family: network shapes, both training phases, saving with optimizer state."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo  # noqa: F401
+from zoo.models import SRGAN, build_discriminator, build_generator
+
+
+def tiny_srgan(pretrain_steps=1, **kwargs):
+    model = SRGAN(build_generator(4, 8, 1), build_discriminator(8, 2, 16), 4,
+                  pretrain_steps=pretrain_steps, **kwargs)
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    model.build_optimizers()
+    return model
+
+
+def batch(size=2, lr=8, scale=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((size, lr, lr, 3), np.float32),
+            rng.random((size, lr * scale, lr * scale, 3), np.float32))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_generator_shapes(scale):
+    generator = build_generator(scale, filters=8, blocks=2)
+    assert generator(np.zeros((2, 7, 5, 3), np.float32)).shape == (2, 7 * scale, 5 * scale, 3)
+    assert generator.output.dtype == "float32"
+
+
+def test_generator_rejects_bad_scale():
+    with pytest.raises(ValueError, match="scale"):
+        build_generator(5)
+
+
+def test_discriminator_outputs_logits_and_features():
+    logits, *features = build_discriminator(8, stages=3, dense=16)(np.zeros((2, 32, 32, 3), np.float32))
+    assert logits.shape == (2, 1)
+    assert [f.shape for f in features] == [(2, 16, 16, 8), (2, 8, 8, 16), (2, 4, 4, 32)]
+
+
+def test_untrained_generator_starts_at_bicubic_scale():
+    """The global bicubic skip: outputs are near-bicubic, in [0, 1] ranges, from step 0."""
+    out = tiny_srgan()(np.full((1, 8, 8, 3), 0.5, np.float32))
+    assert np.all(np.abs(np.asarray(out) - 0.5) < 0.5)
+
+
+def _step(model, step, data):
+    model.begin_step(step)
+    return {k: float(v) for k, v in model.train_step(data).items()}
+
+
+def test_pretrain_then_gan_steps_train_the_right_networks():
+    model = tiny_srgan(pretrain_steps=1)
+    g0, d0 = model.generator.get_weights(), model.discriminator.get_weights()
+    logs = _step(model, 0, batch())
+    assert model.phase == "pretrain" and set(logs) == {"pixel_loss"}
+    g1, d1 = model.generator.get_weights(), model.discriminator.get_weights()
+    assert all(not np.array_equal(a, b) for a, b in zip(g0, g1))
+    assert all(np.array_equal(a, b) for a, b in zip(d0, d1))  # D untouched while pre-training
+    logs = _step(model, 1, batch(seed=1))
+    assert model.phase == "gan"
+    assert set(logs) >= {"pixel_loss", "content_loss", "adversarial_loss", "g_loss", "d_loss"}
+    assert all(np.isfinite(v) for v in logs.values())
+    assert all(not np.array_equal(a, b) for a, b in zip(d1, model.discriminator.get_weights()))
+    assert int(model.g_optimizer.iterations.numpy()) == 2 and int(model.d_optimizer.iterations.numpy()) == 1
+
+
+def test_keras_round_trip_keeps_outputs_and_optimizer_state(tmp_path):
+    model = tiny_srgan(pretrain_steps=1)
+    for step in range(3):
+        _step(model, step, batch(seed=step))
+    path = tmp_path / "srgan.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    lr, _ = batch()
+    np.testing.assert_array_equal(np.asarray(loaded(lr)), np.asarray(model(lr)))
+    assert loaded.scale == 4 and loaded.pretrain_steps == 1
+    for original, restored in ((model.g_optimizer, loaded.g_optimizer), (model.d_optimizer, loaded.d_optimizer)):
+        assert len(original.variables) == len(restored.variables)
+        for a, b in zip(original.variables, restored.variables):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Training continues identically after loading.
+    assert _step(loaded, 3, batch(seed=9)) == pytest.approx(_step(model, 3, batch(seed=9)), rel=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_steps(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = tiny_srgan(pretrain_steps=1)
+        scaled = isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert scaled == (policy == "mixed_float16")
+        logs = [_step(model, step, batch(seed=step)) for step in range(2)]
+        assert all(np.isfinite(v) for log in logs for v in log.values())
+        assert model(batch()[0]).dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_vgg_content_loss_from_a_weights_file(tmp_path):
+    weights = tmp_path / "vgg19_notop.weights.h5"
+    keras.applications.VGG19(include_top=False, weights=None).save_weights(weights)
+    model = tiny_srgan(pretrain_steps=0, vgg_weights=str(weights))
+    assert model.content_loss_used == "vgg19"
+    logs = _step(model, 0, batch(lr=8))
+    assert np.isfinite(logs["content_loss"]) and logs["content_loss"] > 0
+    assert model.get_config()["vgg_weights"] is None  # inference never needs VGG
+
+
+def test_missing_vgg_weights_is_a_clear_error():
+    with pytest.raises(zoo.UserError, match="VGG19 weights file"):
+        tiny_srgan(vgg_weights="/nonexistent/vgg19.h5")
+
+
+def test_upscale_keeps_layout_and_tiles_seamlessly():
+    model = tiny_srgan()
+    image = np.random.default_rng(0).integers(0, 256, (37, 53, 3), np.uint8)
+    whole = model.upscale(image, tile=128, overlap=8)
+    tiled = model.upscale(image, tile=24, overlap=8)
+    assert whole.shape == (148, 212, 3) and whole.dtype == np.uint8
+    np.testing.assert_array_equal(whole, tiled)
+    assert model.upscale(np.stack([image, image])).shape == (2, 148, 212, 3)
+    assert model.upscale(image[..., 0]).shape == (148, 212)
+    assert model.upscale(np.concatenate([image, image[..., :1]], -1)).shape == (148, 212, 4)
