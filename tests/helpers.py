@@ -125,4 +125,17 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str, code
 
 
 # ----------------------------------------------------------------------------- train steps
-# check_train_step(...) lives here; it belongs to the training side (see tests/test_train*.py).
+
+def check_train_step(model: keras.Model, batches: list, steps: int = 2) -> list[dict[str, float]]:
+    """Run `steps` eager `train_step`s (calling `begin_step` first when the model has it):
+    every returned loss is finite and every trainable weight changed. Returns the logs."""
+    before = [np.array(w) for w in model.trainable_weights]
+    logs = []
+    for step in range(steps):
+        if hasattr(model, "begin_step"):
+            model.begin_step(step)
+        logs.append({k: float(v) for k, v in model.train_step(batches[step % len(batches)]).items()})
+        assert logs[-1] and all(np.isfinite(v) for v in logs[-1].values()), logs[-1]
+    unchanged = [w.path for w, b in zip(model.trainable_weights, before) if np.array_equal(np.array(w), b)]
+    assert not unchanged, f"weights not trained: {unchanged}"
+    return logs

@@ -43,27 +43,38 @@ def _free_ports(count):
     return ports
 
 
-def test_two_workers_train_identically(tmp_path):
+def _run_two_workers(script, args_for):
+    """Start `script` as worker 0 and 1 of a localhost cluster; return (returncode, output) pairs."""
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    run_dir = tmp_path / "run"
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         procs.append(subprocess.Popen(
-            [sys.executable, str(SCRIPTS / "worker.py"), str(run_dir), str(tmp_path / f"w{index}.npz")],
-            env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=240)[0])
+            [sys.executable, str(SCRIPTS / script), *args_for(index)], env=_env(TF_CONFIG=tf_config),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:  # one dead worker can hang the other: always time out and kill
+        return [(proc.communicate(timeout=240)[0], proc.returncode) for proc in procs]
     finally:
         for proc in procs:
             proc.kill()
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output[-3000:]
+
+
+def test_two_workers_train_identically(tmp_path):
+    run_dir = tmp_path / "run"
+    results = _run_two_workers("worker.py", lambda i: [run_dir, tmp_path / f"w{i}.npz"])
+    for output, returncode in results:
+        assert returncode == 0, output[-3000:]
     first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
     assert len(first.files) > 10
     assert all(np.array_equal(first[k], second[k]) for k in first.files)
     # Only the chief (worker 0) wrote the run directory.
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.json", "logs", "model.keras"]
     assert not list(tmp_path.glob("zoo-worker-*"))
+
+
+def test_canary_keras_fit_still_fails_under_multi_worker():
+    """The trainer runs its own loop because Keras 3.15.1's fit fails with two real workers
+    (keras#20585, tensorflow#72388). If this fails, Keras changed underneath: the loop still
+    works (the test above says so), but re-check PITFALLS.md and whether fit can be used."""
+    results = _run_two_workers("fit_worker.py", lambda i: [])
+    assert any(code == 3 for _, code in results), [out[-2000:] for out, _ in results]

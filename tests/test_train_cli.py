@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,3 +99,21 @@ def test_resume_after_sigkill(tmp_path):
     model = keras.saving.load_model(run_dir / "model.keras")
     assert int(model.g_optimizer.iterations.numpy()) == 60  # every planned step, none twice
     assert int(model.d_optimizer.iterations.numpy()) == 57
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["gan_superres", "--preset", "tiny", "--epochs", "50", "--steps-per-epoch", "10",
+            "--checkpoint-every", "1000", "--run-dir", str(run_dir), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "train", *args], env=ENV, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((run_dir / "checkpoints").glob("ckpt-*.index")):
+        time.sleep(0.05)  # the first epoch's checkpoint: training is under way
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert f"resume with the same command and --run-dir {run_dir}" in stderr
+    assert "Traceback" not in stderr
+    step = int(re.search(r"interrupted at step (\d+): checkpoint saved", stderr)[1])
+    assert (run_dir / "checkpoints" / f"ckpt-{step}.index").is_file()

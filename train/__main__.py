@@ -49,11 +49,12 @@ def _bool(text: str) -> bool:
 
 
 def _recipe_parser(recipe) -> _Parser:
+    from train.strategy import STRATEGIES
+
     parser = _Parser(prog=f"python -m train {recipe.name}", description=recipe.description)
     parser.add_argument("--preset", default="default", choices=sorted(recipe.presets),
                         help="named settings (tiny: seconds, for tests; full: the published scale)")
-    parser.add_argument("--strategy", default="auto",
-                        choices=["auto", "one_device", "mirrored", "multi_worker", "tpu"],
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
                         help="tf.distribute strategy (multi_worker reads TF_CONFIG)")
     parser.add_argument("--run-dir", type=Path, help="run folder (default runs/NAME/<time>); an existing one resumes")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

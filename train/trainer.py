@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ def _number(value) -> float:
 
 
 def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> bool:
-    """Validate `run_dir` for this recipe and config; True when it holds a run to resume."""
+    """Validate `run_dir` for this recipe and config; True when it holds an earlier run."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--run-dir {run_dir} is a file: give a folder (new or from an earlier run)")
     saved_path = run_dir / "config.json"
@@ -126,7 +127,7 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     `model.keras`; other workers write to a temporary folder. Returns the trained model.
     """
     run_dir = Path(run_dir)
-    resuming = check_run_dir(run_dir, recipe, config)
+    check_run_dir(run_dir, recipe, config)
     distribution = make_strategy(strategy)  # before any other TF op (PITFALLS.md)
     precision = resolve_precision(config.precision)
     keras.mixed_precision.set_global_policy(precision)
@@ -137,7 +138,7 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
               f"({type(distribution).__name__}), precision {precision}, run dir {run_dir}")
     work_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="zoo-worker-"))
     try:
-        return _Loop(recipe, config, distribution, run_dir, work_dir, chief, resuming, verbose).run()
+        return _Loop(recipe, config, distribution, run_dir, work_dir, chief, verbose).run()
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -146,20 +147,19 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
 class _Loop:
     """One training run; split into small methods so each part reads on its own."""
 
-    def __init__(self, recipe, config, distribution, run_dir, work_dir, chief, resuming, verbose):
+    def __init__(self, recipe, config, distribution, run_dir, work_dir, chief, verbose):
         self.recipe, self.config, self.strategy = recipe, config, distribution
-        self.run_dir, self.work_dir, self.chief = run_dir, work_dir, chief
-        self.resuming, self.verbose = resuming, verbose and chief
-        work_dir.mkdir(parents=True, exist_ok=True)
-        if chief:
-            write_atomic(run_dir / "config.json", json.dumps(
-                {"recipe": recipe.name, "config": config.to_dict()}, indent=2) + "\n")
+        self.run_dir, self.work_dir, self.chief, self.verbose = run_dir, work_dir, chief, verbose and chief
         with distribution.scope():
-            self.built = recipe.build(config)
+            self.built = recipe.build(config)  # data errors surface here, before anything is written
             self.model = self.built.model
             if hasattr(self.model, "build_optimizers"):
                 self.model.build_optimizers()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if chief:
+            write_atomic(run_dir / "config.json", json.dumps(
+                {"recipe": recipe.name, "config": config.to_dict()}, indent=2) + "\n")
         self.checkpoint = tf.train.Checkpoint(model=self.model, step=self.step, **optimizers(self.model))
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(work_dir / "checkpoints"), max_to_keep=2)
         self.writer = (tf.summary.create_file_writer(str(run_dir / "logs")) if chief
@@ -212,7 +212,8 @@ class _Loop:
         if start == 0:
             self.write_hparams()
         iterator = iter(distribute(self.strategy, self.built.train_data))
-        progress = keras.utils.Progbar(self.config.total_steps) if self.verbose else None
+        interval = 0.05 if sys.stdout.isatty() else 5.0  # keep logs small when piped to a file
+        progress = keras.utils.Progbar(self.config.total_steps, interval=interval) if self.verbose else None
         if progress and start:
             progress.update(start)
         self.notify("on_train_begin")
@@ -223,25 +224,30 @@ class _Loop:
             if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 raise  # saving needs every worker; the last periodic checkpoint stands
             self.save_checkpoint()
+            print(f"\ninterrupted at step {int(self.step.numpy())}: checkpoint saved", file=sys.stderr)
             raise
         self.notify("on_train_end")
         self.save_model()
         return self.model
 
     def run_epoch(self, epoch: int, iterator, progress) -> None:
-        config, logs = self.config, {}
+        """Steps to the end of `epoch`; then callbacks, epoch-mean scalars and a checkpoint."""
+        config, sums, counts = self.config, {}, {}
         self.notify("on_epoch_begin", epoch)
         step = int(self.step.numpy())
         while step < (epoch + 1) * config.steps_per_epoch:
             logs = {k: float(v) for k, v in self.step_function(step)(iterator).items()}
             self.step.assign_add(1)
             step += 1
+            for name, value in logs.items():
+                sums[name], counts[name] = sums.get(name, 0.0) + value, counts.get(name, 0) + 1
             if step % config.log_every == 0:
                 self.write_scalars("train", logs, step)
             if step % config.checkpoint_every == 0:
                 self.save_checkpoint()
             if progress:
                 progress.update(step, list(logs.items()))
+        logs = {name: sums[name] / counts[name] for name in sums}  # epoch means
         with self.writer.as_default(step=step):
             self.notify("on_epoch_end", epoch, logs)  # callbacks may add to logs
         self.write_scalars("epoch", logs, step)

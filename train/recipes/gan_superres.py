@@ -25,19 +25,19 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets" / "sr"
 @dataclass(frozen=True)
 class Config(TrainConfig):
     epochs: int = 10
-    steps_per_epoch: int = 500
+    steps_per_epoch: int = 1000
     batch_size: int = 16
-    checkpoint_every: int = 500
+    checkpoint_every: int = 1000
     data: str = str(ASSETS / "T91")  # training images: a folder (PNG/JPEG/BMP) or tfds:NAME[/CONFIG]
     val_data: str = str(ASSETS / "Set5")  # validation images (folder or tfds:NAME, validation split)
     scale: int = 4  # upscaling factor: 2, 3 or 4
     crop_size: int = 64  # HR training crop in pixels (LR crop = crop_size / scale)
-    filters: int = 32  # generator width
+    filters: int = 64  # generator width
     blocks: int = 8  # generator residual blocks
     residual_scale: float = 1.0  # factor on each residual branch (EDSR uses 0.1 for wide nets)
     d_filters: int = 32  # discriminator width of the first stage (doubles per stage)
     d_stages: int = 4  # discriminator stride-2 stages
-    pretrain_steps: int = 4000  # pixel-loss (L1) steps before adversarial training starts
+    pretrain_steps: int = 8000  # pixel-loss (L1) steps before adversarial training starts
     g_learning_rate: float = 4e-4  # Adam; /4 for the last third of pre-training, /10 in the GAN phase
     d_learning_rate: float = 1e-4  # Adam for the discriminator
     pixel_weight: float = 1.0  # L1 weight in the GAN phase
