@@ -62,6 +62,7 @@ def test_tiny_run_tensorboard_has_scalars_images_hparams(tiny_run):
     decoded = tf.io.decode_png(image[2]).numpy()
     assert decoded.shape[1] > 2 * decoded.shape[0]  # three panels side by side
     assert "_hparams_/session_start_info" in tags
+    assert "weights/generator/head/kernel" in tags and "weights/discriminator/logits/bias" in tags
 
 
 def test_saved_model_loads_and_upscales(tiny_run):

@@ -115,22 +115,23 @@ def main() -> None:
     base = recipe.presets[args.preset]
     peaks = {name: peak_gflops(dtype) for name, dtype in
              (("float32", tf.float32), ("bfloat16", tf.bfloat16))}
-    print(f"Peak GFLOP/s here: " + ", ".join(f"{d} matmul {p['matmul']:.0f} conv {p['conv']:.0f}"
+    print("Peak GFLOP/s here: " + ", ".join(f"{d} matmul {p['matmul']:.0f} conv {p['conv']:.0f}"
                                             for d, p in peaks.items()))
     rows = {}
     for precision in args.precisions.split(","):
         rows[precision] = measure(recipe, dataclasses.replace(base, precision=precision), args.steps)
     peer = peer_images_per_second(args.peer_python) if args.peer_python else {}
     peer_key = {"float32": "fp32", "mixed_bfloat16": "bf16"}
-    print(f"\n{recipe.name} --preset {args.preset}: {rows[next(iter(rows))]['gflop_step']:.1f} GFLOP per step")
+    print(f"\n{recipe.name} --preset {args.preset}: {next(iter(rows.values()))['gflop_step']:.1f} GFLOP per step")
     print("| precision | steps/s | images/s | input wait | GFLOP/s | of fp32 matmul peak | vs float32 | PyTorch peer images/s | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
+    first = rows[next(iter(rows))]
     for precision, row in rows.items():
-        peer_rate = peer.get(peer_key.get(precision, ""), float("nan"))
+        peer_rate = peer.get(peer_key.get(precision, ""))
+        peer_cells = f"{peer_rate:.1f} | {row['images_s'] / peer_rate:.2f}x" if peer_rate else "- | -"
         print(f"| {precision} | {row['steps_s']:.2f} | {row['images_s']:.1f} | {100 * row['wait']:.1f}% | "
               f"{row['gflops']:.0f} | {100 * row['gflops'] / peaks['float32']['matmul']:.0f}% | "
-              f"{row['steps_s'] / rows[next(iter(rows))]['steps_s']:.2f}x | {peer_rate:.1f} | "
-              f"{row['images_s'] / peer_rate:.2f}x |")
+              f"{row['steps_s'] / first['steps_s']:.2f}x | {peer_cells} |")
 
 
 if __name__ == "__main__":

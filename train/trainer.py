@@ -198,6 +198,14 @@ class _Loop:
                 for name, optimizer in optimizers(self.model).items():
                     tf.summary.scalar(f"learning_rate/{name}", _number(optimizer.learning_rate))
 
+    def write_histograms(self, step: int) -> None:
+        """Every trainable weight's distribution, once per epoch, named `weights/<layer>/<path>`."""
+        with self.writer.as_default(step=step):
+            for layer in self.model.layers or [self.model]:
+                for weight in layer.trainable_weights:
+                    path = weight.path if weight.path.startswith(layer.name + "/") else f"{layer.name}/{weight.path}"
+                    tf.summary.histogram(f"weights/{path}", weight.value)
+
     def write_hparams(self) -> None:
         values = {**self.config.to_dict(), "recipe": self.recipe.name,
                   "replicas": self.strategy.num_replicas_in_sync}
@@ -251,6 +259,7 @@ class _Loop:
         with self.writer.as_default(step=step):
             self.notify("on_epoch_end", epoch, logs)  # callbacks may add to logs
         self.write_scalars("epoch", logs, step)
+        self.write_histograms(step)
         if self.verbose and any(name.startswith("val_") for name in logs):
             print(f"\nepoch {epoch + 1}/{config.epochs}: " + ", ".join(
                 f"{name} {value:.4g}" for name, value in logs.items() if name.startswith("val_")))

@@ -40,11 +40,18 @@ def read_image(path: str | Path, mode: str = "RGB") -> np.ndarray:
     if not path.is_file():
         raise UserError(f"image {path} does not exist")
     try:
-        with Image.open(path) as image:
-            image.load()
-            array = np.asarray(image.convert(mode))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return _decode(path, mode)
+    except _DECODE_ERRORS as error:
         raise UserError(f"cannot read image {path}: {error}") from None
+
+
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
+def _decode(path: Path, mode: str) -> np.ndarray:
+    with Image.open(path) as image:
+        image.load()
+        array = np.asarray(image.convert(mode))
     return array if array.ndim == 3 else array[..., None]
 
 
@@ -53,9 +60,10 @@ def read_images(folder: str | Path) -> list[tuple[str, np.ndarray]]:
     images, bad = [], []
     for path in list_images(folder):
         try:
-            images.append((path.name, read_image(path)))
-        except UserError as error:
-            bad.append(str(error).removeprefix("cannot read image "))
+            images.append((path.name, _decode(path, "RGB")))
+        except _DECODE_ERRORS as error:
+            reason = str(error).replace(f"'{path}'", "").replace(str(path), "").strip(" :")
+            bad.append(f"{path.name} ({reason or type(error).__name__})")
     if bad:
         raise UserError(f"{len(bad)} unreadable image file(s) in {folder}: " + "; ".join(bad))
     return images
