@@ -123,7 +123,8 @@ def main() -> None:
     peer = peer_images_per_second(args.peer_python) if args.peer_python else {}
     peer_key = {"float32": "fp32", "mixed_bfloat16": "bf16"}
     print(f"\n{recipe.name} --preset {args.preset}: {next(iter(rows.values()))['gflop_step']:.1f} GFLOP per step")
-    print("| precision | steps/s | images/s | input wait | GFLOP/s | of fp32 matmul peak | vs float32 | PyTorch peer images/s | ratio |")
+    print("| precision | steps/s | images/s | input wait | GFLOP/s | of fp32 matmul peak | vs float32 "
+          "| PyTorch peer images/s | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     first = rows[next(iter(rows))]
     for precision, row in rows.items():

@@ -23,7 +23,7 @@ class TrainConfig:
     steps_per_epoch: int = 100  # training steps per epoch
     batch_size: int = 16  # global batch size, split evenly over replicas
     seed: int = 0  # seeds weights, data order and augmentation
-    precision: str = "auto"  # auto (bfloat16 where the hardware has bf16 matrix units) | float32 | mixed_bfloat16 | mixed_float16 (GPU, loss-scaled)
+    precision: str = "auto"  # auto (bf16 on bf16 matrix units) | float32 | mixed_bfloat16 | mixed_float16
     log_every: int = 10  # steps between scalar summaries (losses, learning rates)
     checkpoint_every: int = 200  # steps between checkpoints (one is also written after every epoch)
 
