@@ -78,3 +78,11 @@ def test_canary_keras_fit_still_fails_under_multi_worker():
     works (the test above says so), but re-check PITFALLS.md and whether fit can be used."""
     results = _run_two_workers("fit_worker.py", lambda i: [])
     assert any(code == 3 for _, code in results), [out[-2000:] for out, _ in results]
+
+
+def test_mirrored_training_run_end_to_end(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPTS / "mirrored_run.py"), str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300, env=_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 replica(s) (MirroredStrategy)" in result.stdout
+    assert (tmp_path / "run" / "model.keras").is_file()
