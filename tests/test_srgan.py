@@ -133,3 +133,18 @@ def test_upscale_keeps_layout_and_tiles_seamlessly():
     assert model.upscale(np.stack([image, image])).shape == (2, 148, 212, 3)
     assert model.upscale(image[..., 0]).shape == (148, 212)
     assert model.upscale(np.concatenate([image, image[..., :1]], -1)).shape == (148, 212, 4)
+
+
+def test_finalize_swaps_in_the_generator_moving_average():
+    model = SRGAN(build_generator(4, 8, 1), build_discriminator(8, 2, 16), 4, pretrain_steps=5)
+    model.compile(keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.5), keras.optimizers.Adam(1e-3))
+    model.build_optimizers()
+    seen = []
+    for step in range(3):
+        _step(model, step, batch(seed=step))
+        seen.append([np.array(w) for w in model.generator.trainable_weights])
+    # Keras' EMA: the average starts at the first step's weights, then m * avg + (1 - m) * w.
+    expected = [0.5 * (0.5 * a + 0.5 * b) + 0.5 * c for a, b, c in zip(*seen)]
+    model.finalize_variable_values()
+    for weight, value in zip(model.generator.trainable_weights, expected):
+        np.testing.assert_allclose(np.array(weight), value, rtol=1e-5, atol=1e-7)

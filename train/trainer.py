@@ -16,6 +16,9 @@ Optional model hooks, both plain Python:
 - `begin_step(step) -> key`: called before each step with the global step; one step
   function is traced per distinct key (a GAN's pre-training and adversarial phases,
   which cannot switch inside one traced function under tf.distribute).
+- `finalize_variable_values()`: called once when training ends, e.g. to swap in the
+  moving averages of optimizers built with `use_ema=True` (models with one `optimizer`
+  get `fit`'s behaviour without it).
 """
 
 from __future__ import annotations
@@ -160,7 +163,10 @@ class _Loop:
         if chief:
             write_atomic(run_dir / "config.json", json.dumps(
                 {"recipe": recipe.name, "config": config.to_dict()}, indent=2) + "\n")
-        self.checkpoint = tf.train.Checkpoint(model=self.model, step=self.step, **optimizers(self.model))
+        # Every model variable by position (trainable or not, e.g. batch-norm statistics),
+        # each optimizer with its slots, and the global step.
+        self.checkpoint = tf.train.Checkpoint(model_variables=list(self.model.variables), step=self.step,
+                                              **optimizers(self.model))
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(work_dir / "checkpoints"), max_to_keep=2)
         self.writer = (tf.summary.create_file_writer(str(run_dir / "logs")) if chief
                        else tf.summary.create_noop_writer())
@@ -234,6 +240,7 @@ class _Loop:
             self.save_checkpoint()
             print(f"\ninterrupted at step {int(self.step.numpy())}: checkpoint saved", file=sys.stderr)
             raise
+        self.finalize_weights()
         self.notify("on_train_end")
         self.save_model()
         return self.model
@@ -265,6 +272,14 @@ class _Loop:
                 f"{name} {value:.4g}" for name, value in logs.items() if name.startswith("val_")))
         self.writer.flush()
         self.save_checkpoint()
+
+    def finalize_weights(self) -> None:
+        """Swap in moving-average weights where an optimizer keeps them (`use_ema=True`), as
+        `fit` does; a model with several optimizers says how in `finalize_variable_values()`."""
+        if hasattr(self.model, "finalize_variable_values"):
+            self.model.finalize_variable_values()
+        elif self.model.optimizer is not None:
+            self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
 
     def save_model(self) -> None:
         """Write `model.keras` atomically (chief only)."""

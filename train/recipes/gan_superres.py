@@ -43,6 +43,7 @@ class Config(TrainConfig):
     pixel_weight: float = 1.0  # L1 weight in the GAN phase
     content_weight: float = 0.1  # VGG54 or discriminator feature-matching weight
     adversarial_weight: float = 1e-3  # adversarial weight (SRGAN: 1e-3)
+    ema: float = 0.999  # generator weights saved as their exponential moving average (momentum); 0: off
     vgg_weights: str = ""  # VGG19 notop ImageNet .h5 for the perceptual loss; empty: feature matching
     val_images: int = 5  # validation images scored per epoch (first N)
 
@@ -59,6 +60,7 @@ class Config(TrainConfig):
             self.require(name, getattr(self, name) > 0, "positive")
         for name in ("pixel_weight", "content_weight", "adversarial_weight"):
             self.require(name, getattr(self, name) >= 0, "0 or more")
+        self.require("ema", 0 <= self.ema < 1, "in [0, 1)")
 
 
 PRESETS = {
@@ -89,7 +91,8 @@ def build(config: Config) -> Built:
     discriminator = build_discriminator(config.d_filters, config.d_stages)
     model = SRGAN(generator, discriminator, config.scale, config.pretrain_steps, config.pixel_weight,
                   config.content_weight, config.adversarial_weight, config.vgg_weights or None)
-    model.compile(g_optimizer=keras.optimizers.Adam(generator_schedule(config)),
+    ema = dict(use_ema=True, ema_momentum=config.ema) if config.ema else {}
+    model.compile(g_optimizer=keras.optimizers.Adam(generator_schedule(config), **ema),
                   d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.5))
     print(f"gan_superres: content loss in the GAN phase: {model.content_loss_used}")
     data = sr_train_dataset(config.data, config.crop_size, config.scale, config.batch_size, config.seed)

@@ -91,6 +91,12 @@ class SRGAN(keras.Model):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
+    def finalize_variable_values(self) -> None:
+        """End of training: optimizers with `use_ema=True` replace the weights they trained
+        by their moving averages (what `fit` does for single-optimizer models)."""
+        self.g_optimizer.finalize_variable_values(self.generator.trainable_variables)
+        self.d_optimizer.finalize_variable_values(self.discriminator.trainable_variables)
+
     def begin_step(self, step: int) -> str:
         """Pick the phase for global step `step`; the trainer traces one step per phase."""
         self.phase = PHASES[0] if step < self.pretrain_steps else PHASES[1]
