@@ -72,13 +72,13 @@ def _number(value) -> float:
     return float(value.numpy() if hasattr(value, "numpy") else value)
 
 
-def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> bool:
-    """Validate `run_dir` for this recipe and config; True when it holds an earlier run."""
+def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> None:
+    """Raise a UserError unless `run_dir` is new or holds a run of this recipe and config."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--run-dir {run_dir} is a file: give a folder (new or from an earlier run)")
     saved_path = run_dir / "config.json"
     if not saved_path.exists():
-        return False
+        return
     try:
         saved = json.loads(saved_path.read_text())
         saved_recipe, saved_config = saved["recipe"], saved["config"]
@@ -92,7 +92,6 @@ def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> bool:
     if changed:
         raise UserError(f"--run-dir {run_dir} was started with other settings ({'; '.join(changed)}): "
                         "resume with the same flags (only --epochs may change) or choose another --run-dir")
-    return True
 
 
 def write_atomic(path: Path, text: str) -> None:

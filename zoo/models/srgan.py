@@ -117,18 +117,11 @@ class SRGAN(keras.Model):
         return {"pixel_loss": pixel}
 
     def _gan_step(self, lr, hr):
-        sr = self.generator(lr, training=True)
-        d_vars = self.discriminator.trainable_variables
-        with tf.GradientTape() as tape:
-            real_logits = self.discriminator(hr, training=True)[0]
-            fake_logits = self.discriminator(ops.stop_gradient(sr), training=True)[0]
-            d_loss = _average(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
-
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            sr = self.generator(lr, training=True)
+            sr = self.generator(lr, training=True)  # (B, H, W, 3); one forward serves both updates
+            with tape.stop_recording():
+                d_loss, real_logits = self._discriminator_update(hr, sr)
             fake_logits, *fake_features = self.discriminator(sr, training=True)
             pixel = _average(_l1(sr, hr))
             adversarial = _average(_bce(fake_logits, 1.0))
@@ -141,6 +134,17 @@ class SRGAN(keras.Model):
                 "g_loss": g_loss, "d_loss": d_loss,
                 "d_real": _average(ops.sigmoid(real_logits)[:, 0]),
                 "d_fake": _average(ops.sigmoid(fake_logits)[:, 0])}
+
+    def _discriminator_update(self, hr, sr):
+        """One discriminator step on real `hr` vs generated `sr`; returns its loss and real logits."""
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(hr, training=True)[0]
+            fake_logits = self.discriminator(ops.stop_gradient(sr), training=True)[0]
+            d_loss = _average(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+        return d_loss, real_logits
 
     def _content_loss(self, sr, hr, fake_features):
         if self._vgg_features is not None:
