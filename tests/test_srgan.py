@@ -148,3 +148,15 @@ def test_finalize_swaps_in_the_generator_moving_average():
     model.finalize_variable_values()
     for weight, value in zip(model.generator.trainable_weights, expected):
         np.testing.assert_allclose(np.array(weight), value, rtol=1e-5, atol=1e-7)
+
+
+def test_recipe_finds_vgg19_weights_in_the_keras_cache(tmp_path, monkeypatch):
+    from train.recipes.gan_superres import vgg19_weights
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert vgg19_weights("auto") is None  # nothing cached: feature matching
+    cached = tmp_path / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    cached.parent.mkdir()
+    cached.write_bytes(b"")
+    assert vgg19_weights("auto") == str(cached)
+    assert vgg19_weights("none") is None and vgg19_weights("/w.h5") == "/w.h5"

@@ -7,6 +7,7 @@ Default: a CPU demo on the embedded T91 images, validated on Set5.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class Config(TrainConfig):
     content_weight: float = 0.1  # VGG54 or discriminator feature-matching weight
     adversarial_weight: float = 1e-3  # adversarial weight (SRGAN: 1e-3)
     ema: float = 0.999  # generator weights saved as their exponential moving average (momentum); 0: off
-    vgg_weights: str = ""  # VGG19 notop ImageNet .h5 for the perceptual loss; empty: feature matching
+    vgg_weights: str = "auto"  # VGG19 notop ImageNet .h5 for the perceptual loss; auto: Keras' cache if there; none
     val_images: int = 5  # validation images scored per epoch (first N)
 
     def validate(self) -> None:
@@ -67,7 +68,7 @@ PRESETS = {
     "default": Config(),
     "tiny": Config(epochs=2, steps_per_epoch=3, batch_size=4, crop_size=32, filters=8, blocks=1,
                    d_filters=8, d_stages=2, pretrain_steps=3, log_every=1, checkpoint_every=2,
-                   val_images=2),
+                   val_images=2, vgg_weights="none"),
     # The published scale (SRGAN: SRResNet 16x64, 96-pixel crops, batch 16, Adam 1e-4,
     # 1e6 pre-training steps then 2e5 GAN steps). Meant for GPUs and a large dataset, e.g.
     # --data tfds:div2k/bicubic_x4 or T91 + BSD200.
@@ -86,11 +87,23 @@ def generator_schedule(config: Config):
         [2 * pretrain // 3, pretrain], [lr, lr / 4, lr / 10])
 
 
+def vgg19_weights(setting: str) -> str | None:
+    """The VGG19 weights file for `--vgg-weights`: a path, `none`, or `auto` (the file Keras
+    downloads to ~/.keras/models, or $KERAS_HOME/models, if it is there; nothing downloads)."""
+    if setting == "none":
+        return None
+    if setting != "auto":
+        return setting
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    cached = home / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return str(cached) if cached.is_file() else None
+
+
 def build(config: Config) -> Built:
     generator = build_generator(config.scale, config.filters, config.blocks, config.residual_scale)
     discriminator = build_discriminator(config.d_filters, config.d_stages)
     model = SRGAN(generator, discriminator, config.scale, config.pretrain_steps, config.pixel_weight,
-                  config.content_weight, config.adversarial_weight, config.vgg_weights or None)
+                  config.content_weight, config.adversarial_weight, vgg19_weights(config.vgg_weights))
     ema = dict(use_ema=True, ema_momentum=config.ema) if config.ema else {}
     model.compile(g_optimizer=keras.optimizers.Adam(generator_schedule(config), **ema),
                   d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.5))
