@@ -20,14 +20,7 @@ import time  # noqa: E402
 import typing  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from zoo.errors import UserError  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag on one line and exits 2."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see `{self.prog} --help`)")
+from zoo.errors import ArgumentParser, UserError  # noqa: E402
 
 
 def _field_comments(config_class: type) -> dict[str, str]:
@@ -48,10 +41,10 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _recipe_parser(recipe) -> _Parser:
+def _recipe_parser(recipe) -> ArgumentParser:
     from train.strategy import STRATEGIES
 
-    parser = _Parser(prog=f"python -m train {recipe.name}", description=recipe.description)
+    parser = ArgumentParser(prog=f"python -m train {recipe.name}", description=recipe.description)
     parser.add_argument("--preset", default="default", choices=sorted(recipe.presets),
                         help="named settings (tiny: seconds, for tests; full: the published scale)")
     parser.add_argument("--strategy", default="auto", choices=STRATEGIES,

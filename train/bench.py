@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from train.recipes import get_recipe  # noqa: E402
-from train.trainer import distribute  # noqa: E402
+from train.trainer import build, distribute  # noqa: E402
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "srresnet_torch.py"
 
@@ -72,10 +72,8 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
     """Run `steps` timed steps of the first training phase; split input wait from compute."""
     keras.mixed_precision.set_global_policy(config.precision)
     strategy = tf.distribute.get_strategy()
-    built = recipe.build(config)
+    built = build(recipe, config)
     model = built.model
-    if hasattr(model, "build_optimizers"):
-        model.build_optimizers()
     if hasattr(model, "begin_step"):
         model.begin_step(0)
     step = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)))

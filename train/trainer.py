@@ -101,6 +101,14 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def build(recipe: Recipe, config: TrainConfig) -> Built:
+    """`recipe.build(config)` with the model's optimizers built (call inside the strategy scope)."""
+    built = recipe.build(config)
+    if hasattr(built.model, "build_optimizers"):
+        built.model.build_optimizers()
+    return built
+
+
 def make_step_function(strategy: tf.distribute.Strategy, model: keras.Model):
     """`step(iterator) -> {name: float tensor}`: one `model.train_step` on every replica,
     its per-replica losses (already divided by the global batch) summed over replicas."""
@@ -153,10 +161,8 @@ class _Loop:
         self.recipe, self.config, self.strategy = recipe, config, distribution
         self.run_dir, self.work_dir, self.chief, self.verbose = run_dir, work_dir, chief, verbose and chief
         with distribution.scope():
-            self.built = recipe.build(config)  # data errors surface here, before anything is written
+            self.built = build(recipe, config)  # data errors surface here, before anything is written
             self.model = self.built.model
-            if hasattr(self.model, "build_optimizers"):
-                self.model.build_optimizers()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         work_dir.mkdir(parents=True, exist_ok=True)
         if chief:

@@ -35,7 +35,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import keras
 import numpy as np
@@ -43,7 +43,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 import zoo
 from zoo.data import bicubic_downscale, bicubic_upscale, sr_eval_images, write_image
-from zoo.errors import UserError
+from zoo.errors import ArgumentParser, UserError
 from zoo.metrics import psnr_y, ssim_y
 
 USAGE_ERROR = 2
@@ -55,14 +55,6 @@ _READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.
 
 
 # ----------------------------------------------------------------------------- shared helpers
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with the one-line `error: ...` format of every other failure (exit 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"error: {message} (see `{self.prog} --help`)\n")
-        sys.exit(USAGE_ERROR)
-
 
 def _progress(items: list[T], label: str, describe: Callable[[T], str] = str) -> Iterator[T]:
     """Yield `items`, drawing a one-line progress bar on stderr when stderr is a terminal."""
@@ -303,7 +295,7 @@ def _add_tiling(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m zoo` parser with its `eval` and `upscale` subcommands."""
-    parser = _Parser(prog="python -m zoo", description="Use a saved zoo model.",
+    parser = ArgumentParser(prog="python -m zoo", description="Use a saved zoo model.",
                      epilog="Exit codes: 0 ok, 2 bad flag or input (one `error:` line), 1 internal error.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ev = commands.add_parser("eval", help="PSNR/SSIM of a super-resolution model vs bicubic",
@@ -330,9 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Iterable[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     parser = build_parser()
-    args = parser.parse_args(None if argv is None else list(argv))
-    _check_tiling(parser, args)
     try:
+        args = parser.parse_args(None if argv is None else list(argv))
+        _check_tiling(parser, args)
         return args.func(args)
     except UserError as error:
         sys.stderr.write(f"error: {error}\n")
