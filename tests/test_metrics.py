@@ -10,7 +10,7 @@ import tensorflow as tf
 from zoo.data import bicubic_downscale, bicubic_upscale, crop_to_multiple, read_images
 from zoo.metrics import psnr_y, rgb_to_y, shave, ssim_y
 
-SET5 = Path(__file__).resolve().parents[1] / "assets" / "sr" / "Set5"
+SET5 = Path(__file__).resolve().parents[1] / "zoo" / "assets" / "sr" / "Set5"
 
 
 def _pair(seed=0, shape=(24, 24, 3)):
