@@ -64,8 +64,121 @@ def test_read_image_missing_and_gray(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         read_image(tmp_path / "nope.png")
     Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4)).save(tmp_path / "g.png")
-    assert read_image(tmp_path / "g.png", mode="L").shape == (3, 4, 1)
-    assert read_image(tmp_path / "g.png").shape == (3, 4, 3)
+    assert read_image(tmp_path / "g.png", mode="L").shape == (3, 4, 1)  # the old keyword still works
+    assert read_image(tmp_path / "g.png", mode="RGB").shape == (3, 4, 3)
+    assert read_image(tmp_path / "g.png").shape == (3, 4, 1)  # gray keeps its one channel
+    assert read_image(tmp_path / "g.png", 3).shape == (3, 4, 3)
+
+
+# ----------------------------------------------------------------------------- every mode and depth
+
+RAMP16 = np.array([[0, 128, 129, 257], [32896, 65278, 65535, 1000]], np.uint16)
+RAMP16_AS_8 = np.array([[0, 0, 1, 1], [128, 254, 255, 4]], np.uint8)  # round(v / 257)
+
+
+@pytest.mark.parametrize("name, array", [
+    ("i16.png", RAMP16),  # PIL mode I;16
+    ("i16b.tif", RAMP16.astype(">u2")),  # I;16B
+    ("i32.tif", RAMP16.astype(np.int32)),  # I
+    ("f32.tif", RAMP16.astype(np.float32)),  # F
+])
+def test_read_image_16_bit_gray_is_scaled_not_clipped(tmp_path, name, array):
+    Image.fromarray(array).save(tmp_path / name)
+    gray = read_image(tmp_path / name)
+    assert gray.shape == (2, 4, 1) and gray.dtype == np.uint8
+    np.testing.assert_array_equal(gray[..., 0], RAMP16_AS_8)
+    rgb = read_image(tmp_path / name, channels=3)  # was almost all white before
+    np.testing.assert_array_equal(rgb, np.repeat(RAMP16_AS_8[..., None], 3, axis=-1))
+    rgba = read_image(tmp_path / name, channels=4)
+    assert (rgba[..., 3] == 255).all() and (rgba[..., 0] == RAMP16_AS_8).all()
+
+
+def test_read_image_8_bit_int_image_is_not_scaled(tmp_path):
+    Image.fromarray(np.array([[0, 100, 255]], np.int32)).save(tmp_path / "i.tif")  # mode I, 0..255
+    np.testing.assert_array_equal(read_image(tmp_path / "i.tif")[..., 0], [[0, 100, 255]])
+
+
+def test_read_image_1_bit(tmp_path):
+    bits = np.array([[True, False, True], [False, False, True]])
+    Image.fromarray(bits).save(tmp_path / "bits.png")
+    assert Image.open(tmp_path / "bits.png").mode == "1"
+    np.testing.assert_array_equal(read_image(tmp_path / "bits.png")[..., 0], bits * 255)
+    np.testing.assert_array_equal(read_image(tmp_path / "bits.png", 3)[..., 2], bits * 255)
+
+
+def _rng_pixels(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("mode, shape", [("L", (3, 5)), ("LA", (3, 5, 2)), ("RGB", (3, 5, 3)),
+                                         ("RGBA", (3, 5, 4))])
+def test_read_image_every_conversion_matches_pil(tmp_path, mode, shape):
+    pixels = _rng_pixels(shape)
+    Image.fromarray(pixels, mode).save(tmp_path / "x.png")
+    natural = read_image(tmp_path / "x.png")
+    np.testing.assert_array_equal(natural, pixels.reshape(3, 5, -1))  # channels=None keeps them
+    for channels, target in [(1, "L"), (2, "LA"), (3, "RGB"), (4, "RGBA")]:
+        expected = np.asarray(Image.fromarray(pixels, mode).convert(target)).reshape(3, 5, channels)
+        np.testing.assert_array_equal(read_image(tmp_path / "x.png", channels), expected)
+
+
+def test_read_image_gray_to_rgb_replicates_and_rgba_to_gray_drops_alpha(tmp_path):
+    gray = _rng_pixels((4, 4))
+    Image.fromarray(gray, "L").save(tmp_path / "g.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "g.png", 3), np.stack([gray] * 3, axis=-1))
+    rgba = np.zeros((1, 2, 4), np.uint8)
+    rgba[0, 0] = (255, 0, 0, 0)  # a transparent red pixel is still red: alpha is dropped
+    rgba[0, 1] = (0, 0, 255, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png", 1)[0, :, 0], [76, 29])  # 601 luma
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png", 3)[0], [(255, 0, 0), (0, 0, 255)])
+
+
+def test_read_image_palette_with_and_without_transparency(tmp_path):
+    palette = Image.new("P", (3, 1))
+    palette.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255])
+    palette.putdata([0, 1, 2])
+    palette.save(tmp_path / "opaque.png")
+    palette.save(tmp_path / "clear.png", transparency=1)  # green is transparent
+    opaque = read_image(tmp_path / "opaque.png")
+    np.testing.assert_array_equal(opaque[0], [(255, 0, 0), (0, 255, 0), (0, 0, 255)])
+    clear = read_image(tmp_path / "clear.png")
+    assert clear.shape == (1, 3, 4)
+    np.testing.assert_array_equal(clear[0, :, 3], [255, 0, 255])
+    np.testing.assert_array_equal(read_image(tmp_path / "clear.png", 3), opaque)
+
+
+def test_read_image_cmyk_and_ycbcr_become_rgb(tmp_path):
+    Image.new("CMYK", (2, 2), (0, 255, 0, 0)).save(tmp_path / "cmyk.tif")  # magenta ink
+    np.testing.assert_array_equal(read_image(tmp_path / "cmyk.tif")[0, 0], (255, 0, 255))
+    Image.new("YCbCr", (2, 2), (128, 128, 128)).save(tmp_path / "ycc.tif")
+    assert read_image(tmp_path / "ycc.tif").shape == (2, 2, 3)
+
+
+def test_read_image_applies_exif_orientation(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "phone.jpg", exif=exif)
+    assert read_image(tmp_path / "phone.jpg").shape == (6, 4, 3)
+    assert read_image(tmp_path / "phone.jpg", 1).shape == (6, 4, 1)
+
+
+def test_read_image_bad_channels(tmp_path):
+    _save(tmp_path / "x.png", (2, 2))
+    for bad in (0, 5, "CMYK"):
+        with pytest.raises(UserError, match="cannot convert images to"):
+            read_image(tmp_path / "x.png", bad)
+
+
+def test_read_images_channels_and_16_bit(tmp_path):
+    Image.fromarray(RAMP16).save(tmp_path / "deep.png")
+    _save(tmp_path / "rgb.png", (2, 4), value=9)
+    (tmp_path / ".hidden.png").write_text("macOS metadata, not an image")
+    natural = dict(read_images(tmp_path))
+    assert natural["deep.png"].shape == (2, 4, 1) and natural["rgb.png"].shape == (2, 4, 3)
+    gray = dict(read_images(tmp_path, channels=1))
+    np.testing.assert_array_equal(gray["deep.png"][..., 0], RAMP16_AS_8)
+    assert gray["rgb.png"].shape == (2, 4, 1)
 
 
 def test_list_images_errors(tmp_path):
@@ -141,6 +254,25 @@ def test_sr_eval_images_crops_to_multiple(tmp_path):
     assert sr_eval_images(str(tmp_path), 3)[0][1].shape == (42, 48, 3)
 
 
+def test_sr_eval_images_keeps_gray_single_channel_and_drops_alpha(tmp_path):
+    gray = _rng_pixels((26, 24))
+    Image.fromarray(gray, "L").save(tmp_path / "gray.png")
+    Image.fromarray(np.stack([gray, gray], axis=-1), "LA").save(tmp_path / "gray_alpha.png")
+    Image.fromarray((gray.astype(np.uint16) * 257)).save(tmp_path / "gray16.png")
+    rgba = _rng_pixels((24, 24, 4), seed=1)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    images = dict(sr_eval_images(str(tmp_path), 4))
+    for name in ("gray.png", "gray_alpha.png", "gray16.png"):  # 16-bit gray: v * 257 -> v
+        np.testing.assert_array_equal(images[name], gray[:24, :24, None], err_msg=name)
+    np.testing.assert_array_equal(images["rgba.png"], rgba[..., :3])
+
+
+def test_sr_eval_images_embedded_asset():
+    images = sr_eval_images("assets:sr/Set5", 4)
+    assert [name for name, _ in images][:2] == ["baby.png", "bird.png"]
+    assert images[0][1].shape == (512, 512, 3)
+
+
 def test_sr_eval_images_too_small(tmp_path):
     _save(tmp_path / "big.png", (40, 40))
     _save(tmp_path / "tiny.png", (18, 40))
@@ -206,6 +338,14 @@ def test_train_too_small_images(tmp_path):
         dataset = sr_train_dataset(str(tmp_path), crop=16, scale=4, batch_size=8)
     (_, hr), = _batches(dataset, 1)
     assert hr.min() == 1.0, "only the big (white) image is used"
+
+
+def test_train_reads_16_bit_gray_as_rgb(tmp_path):
+    Image.fromarray(np.full((16, 16), 32896, np.uint16)).save(tmp_path / "deep.png")  # 128 in 8 bits
+    (lr, hr), = _batches(sr_train_dataset(str(tmp_path), crop=16, scale=4, batch_size=2), 1)
+    assert hr.shape == (2, 16, 16, 3)
+    np.testing.assert_array_equal(np.round(hr * 255), 128)
+    np.testing.assert_array_equal(np.round(lr * 255), 128)
 
 
 def test_train_crop_must_be_multiple_of_scale(train_folder):

@@ -7,11 +7,11 @@ import tensorflow as tf
 
 import zoo  # noqa: F401
 from helpers import check_train_step
-from zoo.models import SRGAN, build_discriminator, build_generator
+from zoo.models import SRGAN, build_sr_discriminator, build_sr_generator
 
 
 def tiny_srgan(pretrain_steps=1, **kwargs):
-    model = SRGAN(build_generator(4, 8, 1), build_discriminator(8, 2, 16), 4,
+    model = SRGAN(build_sr_generator(4, 8, 1), build_sr_discriminator(8, 2, 16), 4,
                   pretrain_steps=pretrain_steps, **kwargs)
     model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
     model.build_optimizers()
@@ -26,25 +26,25 @@ def batch(size=2, lr=8, scale=4, seed=0):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_generator_shapes(scale):
-    generator = build_generator(scale, filters=8, blocks=2)
+    generator = build_sr_generator(scale, filters=8, blocks=2)
     assert generator(np.zeros((2, 7, 5, 3), np.float32)).shape == (2, 7 * scale, 5 * scale, 3)
     assert generator.output.dtype == "float32"
 
 
 def test_generator_rejects_bad_scale():
     with pytest.raises(ValueError, match="scale"):
-        build_generator(5)
+        build_sr_generator(5)
 
 
 def test_discriminator_outputs_logits_and_features():
-    logits, *features = build_discriminator(8, stages=3, dense=16)(np.zeros((2, 32, 32, 3), np.float32))
+    logits, *features = build_sr_discriminator(8, stages=3, dense=16)(np.zeros((2, 32, 32, 3), np.float32))
     assert logits.shape == (2, 1)
     assert [f.shape for f in features] == [(2, 16, 16, 8), (2, 8, 8, 16), (2, 4, 4, 32)]
 
 
 def test_generator_adds_detail_to_bicubic():
     """The global skip: with a zero tail convolution the generator is exactly bicubic."""
-    generator = build_generator(4, filters=8, blocks=1)
+    generator = build_sr_generator(4, filters=8, blocks=1)
     tail = generator.get_layer("tail")
     tail.set_weights([np.zeros_like(w) for w in tail.get_weights()])
     lr = np.random.default_rng(0).random((1, 9, 7, 3), np.float32)
@@ -136,7 +136,7 @@ def test_upscale_keeps_layout_and_tiles_seamlessly():
 
 
 def test_finalize_swaps_in_the_generator_moving_average():
-    model = SRGAN(build_generator(4, 8, 1), build_discriminator(8, 2, 16), 4, pretrain_steps=5)
+    model = SRGAN(build_sr_generator(4, 8, 1), build_sr_discriminator(8, 2, 16), 4, pretrain_steps=5)
     model.compile(keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.5), keras.optimizers.Adam(1e-3))
     model.build_optimizers()
     seen = []
@@ -160,3 +160,41 @@ def test_recipe_finds_vgg19_weights_in_the_keras_cache(tmp_path, monkeypatch):
     cached.write_bytes(b"")
     assert vgg19_weights("auto") == str(cached)
     assert vgg19_weights("none") is None and vgg19_weights("/w.h5") == "/w.h5"
+
+
+def test_fit_goes_through_both_phases_like_the_trainer():
+    """`model.fit` (what a Keras user tries first) trains as `python -m train` does on one
+    device: the pre-training phase, then the adversarial one, never skipping a phase."""
+    from train.trainer import make_step_function
+
+    batches = [batch(seed=i) for i in range(4)]
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(np.stack(t) for t in zip(*batches))).unbatch().batch(2)
+
+    def make(weights=None):
+        model = SRGAN(build_sr_generator(4, 8, 1), build_sr_discriminator(8, 2, 16), 4, pretrain_steps=2)
+        model.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
+        model.build_optimizers()
+        if weights is not None:
+            model.set_weights(weights)
+        return model
+
+    fitted = make()
+    initial = fitted.get_weights()
+    fitted.fit(dataset, epochs=1, verbose=0, shuffle=False)
+    looped = make(initial)
+    strategy = tf.distribute.get_strategy()
+    for step, data in enumerate(batches):
+        looped.begin_step(step)
+        make_step_function(strategy, looped.train_step)(data)
+    for model in (fitted, looped):
+        assert int(model.g_optimizer.iterations.numpy()) == 4
+        assert int(model.d_optimizer.iterations.numpy()) == 2  # two adversarial steps
+    for a, b in zip(fitted.get_weights(), looped.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_refuses_several_steps_per_execution():
+    model = tiny_srgan()
+    model.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), steps_per_execution=2)
+    with pytest.raises(ValueError, match="steps_per_execution=1"):
+        model.fit(tf.data.Dataset.from_tensors(batch()), epochs=1, verbose=0)

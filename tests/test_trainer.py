@@ -1,18 +1,20 @@
-"""The trainer on a model it knows nothing about: a plain compiled Keras model with batch norm."""
+"""The trainer on models it knows nothing about: metrics, validation, optimizers, signals."""
 
-from dataclasses import dataclass
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
+from toy_models import ToyConfig
 
-from train.config import TrainConfig
-from train.trainer import Built, Recipe, optimizers, train
+from train.recipes import Recipe
+from train.trainer import Built, optimizers, train
 
-
-@dataclass(frozen=True)
-class ToyConfig(TrainConfig):
-    precision: str = "float32"
+SCRIPTS = Path(__file__).parent / "scripts"
 
 
 def _build(config):
@@ -46,3 +48,87 @@ def test_checkpoint_holds_non_trainable_weights_and_ema_is_applied(tmp_path):
     saved = keras.saving.load_model(tmp_path / "run" / "model.keras")
     x = np.ones((2, 4), "float32")
     np.testing.assert_allclose(np.asarray(saved(x)), np.asarray(model(x)), rtol=1e-6)
+
+
+def test_trackers_and_validation_on_two_replicas_equal_one(tmp_path):
+    """Tracker results (first kind of the metric contract) and global-mean shares (second
+    kind), for training and for validation with an uneven last batch (17 = 8 + 8 + 1: one
+    replica gets an empty batch), log the same numbers on 2 replicas as on 1."""
+    result = subprocess.run([sys.executable, str(SCRIPTS / "tracker_replicas.py"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "CUDA_VISIBLE_DEVICES": "-1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    one, two = report["one_device"], report["mirrored"]
+    for tag in ("train/loss", "train/accuracy", "train/global_loss", "epoch/loss", "epoch/accuracy",
+                "epoch/val_loss", "epoch/val_accuracy", "epoch/val_global_loss"):
+        assert tag in one, (tag, sorted(one))
+    assert one.keys() == two.keys()
+    for tag in one:
+        np.testing.assert_allclose(np.array(two[tag]), np.array(one[tag]), rtol=1e-5, err_msg=tag)
+    # Trackers are reset each epoch and for validation: the validation loss tracker and the
+    # global mean agree, and the first train step's tracker equals that step's batch mean.
+    np.testing.assert_allclose([v for _, v in one["epoch/val_loss"]],
+                               [v for _, v in one["epoch/val_global_loss"]], rtol=1e-5)
+    assert one["train/loss"][0][1] == pytest.approx(one["train/global_loss"][0][1], rel=1e-5)
+    assert 0.0 <= one["epoch/val_accuracy"][-1][1] <= 1.0
+
+
+class TwoOptimizerModel(keras.Model):
+    """Keeps its optimizers in a dict and declares them."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = keras.layers.Dense(1), keras.layers.Dense(1)
+        self.opts = {"a": keras.optimizers.Adam(0.1), "b": keras.optimizers.Adam(0.01)}
+
+    def call(self, x):
+        return self.a(x) + self.b(x)
+
+    def named_optimizers(self):
+        return dict(self.opts)
+
+    def build_optimizers(self):
+        self.opts["a"].build(self.a.trainable_variables)
+        self.opts["b"].build(self.b.trainable_variables)
+
+    def train_step(self, data):
+        x, y = data
+        for layer, optimizer in ((self.a, self.opts["a"]), (self.b, self.opts["b"])):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean((self(x) - y) ** 2)
+            optimizer.apply_gradients(zip(tape.gradient(loss, layer.trainable_variables),
+                                          layer.trainable_variables))
+        return {"loss": loss}
+
+
+def _build_two(config):
+    model = TwoOptimizerModel()
+    model.compile()
+    model(np.zeros((1, 4), "float32"))
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    return Built(model, tf.data.Dataset.from_tensor_slices((x, x[:, :1])).repeat().batch(8))
+
+
+def test_declared_optimizers_in_a_dict_are_checkpointed_and_restored(tmp_path):
+    recipe = Recipe("two", "two optimizers in a dict", ToyConfig, {"default": ToyConfig()}, _build_two)
+    config = ToyConfig(epochs=1, steps_per_epoch=3, batch_size=8)
+    model = train(recipe, config, tmp_path / "run", strategy="one_device", verbose=False)
+    assert list(optimizers(model)) == ["a", "b"]
+    names = [name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")))]
+    for key in ("a", "b"):
+        assert any(n.startswith(f"{key}/") and "iteration" in n for n in names), (key, names)
+    # A resumed run restores both optimizers' state: 3 more steps -> 6 iterations each.
+    again = train(recipe, ToyConfig(epochs=2, steps_per_epoch=3, batch_size=8), tmp_path / "run",
+                  strategy="one_device", verbose=False)
+    assert [int(o.iterations.numpy()) for o in optimizers(again).values()] == [6, 6]
+
+
+def test_undeclared_optimizers_are_refused():
+    class KerasIoGAN(keras.Model):  # optimizers as plain attributes, nothing declared
+        def __init__(self):
+            super().__init__()
+            self.opts = {"a": keras.optimizers.Adam(), "b": keras.optimizers.Adam()}
+
+    with pytest.raises(ValueError, match=r"opts\['a'\], opts\['b'\].*named_optimizers"):
+        optimizers(KerasIoGAN())

@@ -1,9 +1,11 @@
-"""`python -m zoo eval | upscale`: results, image modes, tiling, and every error a user can cause.
+"""`python -m zoo eval | upscale | sample | predict`: results, image modes, tiling, and every
+error a user can cause.
 
 Each subprocess costs a TensorFlow import (~3 s on two cores), so the subprocess tests cover the
 real entry point once per path (eval JSON, eval table, upscale into a folder, upscale to a file,
-a fresh-process load, two failures); the full list of user errors runs in-process through
-`zoo.__main__.main`, which is the same code minus the interpreter start.
+a fresh-process load, two failures); `sample`, `predict` and the full list of user errors run
+in-process through `zoo.__main__.main`, which is the same code minus the interpreter start (the
+toy sampler and classifiers below are registered in this process only).
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import pytest
 from helpers import assert_user_error, run_cli, run_python, stderr_lines
 from PIL import Image
 
-from zoo.__main__ import main, output_paths, read_input
+import zoo
+from zoo.__main__ import main
+from zoo.cli.upscale import output_paths
 from zoo.data import bicubic_downscale, bicubic_upscale, crop_to_multiple, read_image
 from zoo.errors import UserError
+from zoo.evaluation import evaluate_sr
 from zoo.metrics import psnr_y, ssim_y
-from zoo.models import SRGAN, build_discriminator, build_generator
+from zoo.models import SRGAN, build_sr_discriminator, build_sr_generator
+from zoo.visualize import image_grid
 
 SIZE = (37, 53)  # (H, W) of the upscale inputs: odd, and not a multiple of any tile
 MODES = {"rgb.png": "RGB", "rgba.png": "RGBA", "gray.png": "L", "la.png": "LA", "pal.png": "RGBA",
@@ -52,6 +58,84 @@ def _write_inputs(folder: Path) -> None:
     Image.fromarray(rgb[..., 1].astype(np.uint16) * 257).save(folder / "g16.png")  # 16-bit gray
 
 
+@keras.saving.register_keras_serializable(package="zoo_test")
+class ToySampler(keras.Model):
+    """A generative model in miniature: `sample` maps seeded noise (plus a one-hot label when
+    conditional) through one Dense layer to uint8 images; `interpolate` walks between two points."""
+
+    def __init__(self, latent=4, shape=(6, 5, 3), num_classes=0, **kwargs):
+        super().__init__(**kwargs)
+        self.latent, self.image_shape, self.num_classes = latent, tuple(shape), num_classes
+        self.conditional = num_classes > 0
+        self.dense = keras.layers.Dense(int(np.prod(shape)), activation="sigmoid")
+
+    def call(self, z):
+        return keras.ops.reshape(self.dense(z), (-1, *self.image_shape))
+
+    def _images(self, z: np.ndarray) -> np.ndarray:
+        return np.round(keras.ops.convert_to_numpy(self(z.astype("float32"))) * 255).astype(np.uint8)
+
+    def _inputs(self, noise: np.ndarray, label) -> np.ndarray:
+        onehot = np.zeros((len(noise), self.num_classes))
+        if label is not None:
+            onehot[:, label] = 3.0
+        return np.concatenate([noise, onehot], axis=1)
+
+    def sample(self, n, seed=None, label=None):
+        return self._images(self._inputs(np.random.default_rng(seed).normal(size=(n, self.latent)), label))
+
+    def interpolate(self, steps, seed=None):
+        ends = np.random.default_rng(seed).normal(size=(2, self.latent))
+        t = np.linspace(0, 1, steps)[:, None]
+        return self._images(self._inputs((1 - t) * ends[0] + t * ends[1], None))
+
+    def get_config(self):
+        return {**super().get_config(), "latent": self.latent, "shape": self.image_shape,
+                "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="zoo_test")
+class ToyTextClassifier(keras.Model):
+    """A text classifier in miniature: "long" above 12 characters; attention on the longest words."""
+
+    def call(self, x):
+        return x
+
+    def predict_texts(self, texts):
+        results = []
+        for text in texts:
+            p = min(len(text) / 24, 1.0)
+            words = sorted(text.split(), key=len, reverse=True)[:2]
+            results.append({"label": "long" if len(text) > 12 else "short",
+                            "probabilities": {"short": np.float32(1 - p), "long": np.float32(p)},
+                            "attention": [(word, len(word) / len(text)) for word in words]})
+        return results
+
+
+@keras.saving.register_keras_serializable(package="zoo_test")
+class ToySampleClassifier(keras.Model):
+    """A sample classifier in miniature: "pos" when the values sum above zero."""
+
+    def call(self, x):
+        return x
+
+    def predict_samples(self, samples):
+        assert samples.ndim == 2 and samples.dtype == np.float32
+        return [{"label": "pos" if row.sum() > 0 else "neg",
+                 "probabilities": {"neg": float(row.sum() <= 0), "pos": float(row.sum() > 0)}}
+                for row in samples]
+
+
+def _write_toy_models(root: Path) -> None:
+    keras.utils.set_random_seed(1)
+    for name, model in (("sampler", ToySampler()), ("conditional", ToySampler(num_classes=3))):
+        model(np.zeros((1, model.latent + model.num_classes), "float32"))
+        model.save(root / f"{name}.keras")
+    for name, model in (("texts", ToyTextClassifier()), ("samples", ToySampleClassifier())):
+        model(np.zeros((1, 2), "float32"))
+        model.save(root / f"{name}.keras")
+
+
 def _write_bad_models(root: Path) -> None:
     good = (root / "run" / "model.keras").read_bytes()
     (root / "text.keras").write_text("this is not a model")
@@ -69,7 +153,7 @@ def w(tmp_path_factory) -> SimpleNamespace:
     """A tiny saved SRGAN, evaluation data, inputs of every mode and broken files."""
     root = tmp_path_factory.mktemp("cli")
     keras.utils.set_random_seed(0)
-    model = SRGAN(build_generator(4, filters=8, blocks=1), build_discriminator(8, stages=2, dense=16),
+    model = SRGAN(build_sr_generator(4, filters=8, blocks=1), build_sr_discriminator(8, stages=2, dense=16),
                   scale=4)
     model.compile()
     model.build_optimizers()
@@ -89,7 +173,9 @@ def w(tmp_path_factory) -> SimpleNamespace:
     (root / "inputs" / "dup").mkdir()
     (root / "inputs" / "dup" / "rgb.png").write_bytes(good_png)
     (root / "existing.png").write_bytes(b"keep me")
+    (root / "blank.txt").write_text("\n  \n")
     _write_bad_models(root)
+    _write_toy_models(root)
     return SimpleNamespace(root=root, model=model, model_file=root / "run" / "model.keras",
                            run=root / "run", data=root / "data", inputs=root / "inputs", out=root / "out")
 
@@ -153,7 +239,7 @@ def test_upscale_every_mode_into_folder_tiled(w):
         with Image.open(target) as image:
             assert image.size == (SIZE[1] * 4, SIZE[0] * 4) and image.mode == MODES[name], name
             result_pixels = np.asarray(image)
-        source = read_input(w.inputs / name)
+        source = read_image(w.inputs / name)
         if source.shape[-1] in (2, 4):  # alpha is plain bicubic
             alpha = bicubic_upscale(source[..., -1:], 4).numpy()[..., 0]
             np.testing.assert_array_equal(result_pixels[..., -1], alpha)
@@ -166,12 +252,12 @@ def test_upscale_one_file_untiled_equals_tiled(w):
     assert result.returncode == 0, result.stderr
     assert f"-> {target}" in result.stdout
     untiled = np.asarray(Image.open(target))
-    expected = w.model.upscale(read_input(w.inputs / "rgb.png"), tile=128, overlap=16)
+    expected = w.model.upscale(read_image(w.inputs / "rgb.png"), tile=128, overlap=16)
     np.testing.assert_array_equal(untiled, expected)
     tiled_by_cli = w.out / "rgb_x4.png"  # from the tiled run above (8 >= receptive field)
     if tiled_by_cli.exists():
         np.testing.assert_array_equal(np.asarray(Image.open(tiled_by_cli)), untiled)
-    tiled = w.model.upscale(read_input(w.inputs / "rgb.png"), tile=20, overlap=8)
+    tiled = w.model.upscale(read_image(w.inputs / "rgb.png"), tile=20, overlap=8)
     np.testing.assert_array_equal(tiled, untiled)
 
 
@@ -225,7 +311,11 @@ ERRORS = {  # name: (argv of w, fragments the one error line must contain)
                          ["cannot load model", "notmodel.keras", "config.json"]),
     "run dir without model": (lambda w: _eval(w, w.root / "empty_run"), ["empty_run", "no model.keras"]),
     "legacy .h5": (lambda w: _eval(w, w.root / "model.h5"), ["model.h5", "not a .keras file"]),
-    "model without upscale": (lambda w: _eval(w, w.root / "plain.keras"), ["Sequential", "upscale"]),
+    "model without upscale": (lambda w: _eval(w, w.root / "plain.keras"),
+                              ["plain.keras (Sequential) cannot be evaluated", "none of the methods",
+                               "upscale"]),
+    "eval on a sampler": (lambda w: _eval(w, w.root / "sampler.keras"),
+                          ["(ToySampler) cannot be evaluated", "python -m zoo sample", "upscale"]),
     "missing data": (lambda w: _eval(w, w.model_file, w.root / "nodata"), ["nodata", "does not exist"]),
     "empty data": (lambda w: _eval(w, w.model_file, w.root / "empty_data"), ["holds no"]),
     "corrupt data image": (lambda w: _eval(w, w.model_file, w.root / "bad_data"), ["broken.png"]),
@@ -253,6 +343,40 @@ ERRORS = {  # name: (argv of w, fragments the one error line must contain)
     "one bad among several": (lambda w: ["upscale", w.model_file, w.inputs / "rgb.png",
                                          w.inputs / "text.png", "-o", w.root / "empty_data"],
                               ["text.png"]),
+    "upscale on a sampler": (lambda w: ["upscale", w.root / "sampler.keras", w.inputs / "rgb.png",
+                                        "-o", w.root / "o.png"],
+                             ["(ToySampler) cannot upscale", "python -m zoo sample", "super-resolution"]),
+    "sample on an SR model": (lambda w: ["sample", w.model_file, "-o", w.root / "o.png"],
+                              ["(SRGAN) cannot sample", "python -m zoo upscale", "`sample`"]),
+    "sample on a classifier": (lambda w: ["sample", w.root / "texts.keras", "-o", w.root / "o.png"],
+                               ["(ToyTextClassifier) cannot sample", "python -m zoo predict"]),
+    "label, unconditional": (lambda w: ["sample", w.root / "sampler.keras", "--label", "1", "-o",
+                                        w.root / "o.png"], ["ToySampler", "not class-conditional",
+                                                            "drop --label"]),
+    "label out of range": (lambda w: ["sample", w.root / "conditional.keras", "--label", "3", "-o",
+                                      w.root / "o.png"], ["--label 3", "0 to 2"]),
+    "label and interpolate": (lambda w: ["sample", w.root / "conditional.keras", "--label", "1",
+                                         "--interpolate", "-o", w.root / "o.png"], ["--interpolate"]),
+    "sample -n 0": (lambda w: ["sample", w.root / "sampler.keras", "-n", "0", "-o", w.root / "o.png"],
+                    ["-n 0"]),
+    "sample to unknown format": (lambda w: ["sample", w.root / "sampler.keras", "-o", w.root / "o.xyz"],
+                                 ["o.xyz", "unknown image format"]),
+    "sample to missing folder": (lambda w: ["sample", w.root / "sampler.keras", "-o",
+                                            w.root / "nodir" / "o.png"], ["nodir", "does not exist"]),
+    "sample without -o": (lambda w: ["sample", w.root / "sampler.keras"], ["-o/--output"]),
+    "predict without input": (lambda w: ["predict", w.root / "texts.keras"], ["nothing to predict"]),
+    "predict, binary file": (lambda w: ["predict", w.root / "texts.keras", "--file", w.model_file],
+                             ["cannot read --file", "model.keras", "UTF-8"]),
+    "predict, blank file": (lambda w: ["predict", w.root / "texts.keras", "--file", w.root / "blank.txt"],
+                            ["nothing to predict"]),
+    "predict, missing file": (lambda w: ["predict", w.root / "texts.keras", "--file", w.root / "no.txt"],
+                              ["no.txt", "does not exist"]),
+    "predict on an SR model": (lambda w: ["predict", w.model_file, "a text"],
+                               ["(SRGAN) cannot predict", "python -m zoo upscale", "predict_texts"]),
+    "predict, text for samples": (lambda w: ["predict", w.root / "samples.keras", "1,2", "good film"],
+                                  ["'good film'", "numbers"]),
+    "predict, ragged samples": (lambda w: ["predict", w.root / "samples.keras", "1,2", "1,2,3"],
+                                ["differ in length"]),
     "no arguments": (lambda w: [], ["COMMAND"]),
     "eval without --data": (lambda w: ["eval", w.model_file], ["--data"]),
     "unknown flag": (lambda w: _eval(w, w.model_file, None, "--bogus"), ["--bogus"]),
@@ -281,21 +405,28 @@ def test_user_errors(w, capsys, case):
 
 # ----------------------------------------------------------------------------- in-process: units
 
-@pytest.mark.parametrize("argv", [["--help"], ["eval", "--help"], ["upscale", "--help"]])
-def test_help(capsys, argv):
-    code, out, _ = _main(argv, capsys)
+HELP = {"--help": ["eval", "upscale", "sample", "predict", "Exit codes"], "eval": ["--data", "--tile"],
+        "upscale": ["-o OUT", "--tile"], "sample": ["-n N", "--seed", "--label", "--interpolate"],
+        "predict": ["TEXT", "--file", "--json"]}
+
+
+@pytest.mark.parametrize("command", list(HELP))
+def test_help(capsys, command):
+    code, out, _ = _main(["--help"] if command == "--help" else [command, "--help"], capsys)
     assert code == 0 and "usage: python -m zoo" in out
-    assert ("--data" in out) == (argv[0] == "eval") and ("--tile" in out) == (argv[0] != "--help")
+    for fragment in HELP[command]:
+        assert fragment in out, (command, fragment)
+    assert ("--data" in out) == (command == "eval") and ("--tile" in out) == (command in ("eval", "upscale"))
 
 
 def test_read_input_modes(w):
-    channels = {name: read_input(w.inputs / name).shape[-1] for name in MODES}
+    channels = {name: read_image(w.inputs / name).shape[-1] for name in MODES}
     assert channels == {"rgb.png": 3, "rgba.png": 4, "gray.png": 1, "la.png": 2, "pal.png": 4,
                         "cmyk.jpg": 3, "g16.png": 1}
-    g16 = read_input(w.inputs / "g16.png")[..., 0]
+    g16 = read_image(w.inputs / "g16.png")[..., 0]
     np.testing.assert_array_equal(g16, _smooth(SIZE, 1)[..., 1])  # 16-bit scaled back to 8
     Image.fromarray(np.zeros((3, 4), np.uint8)).convert("P").save(w.root / "opaque_pal.png")
-    assert read_input(w.root / "opaque_pal.png").shape == (3, 4, 3)
+    assert read_image(w.root / "opaque_pal.png").shape == (3, 4, 3)
     (w.root / "opaque_pal.png").unlink()
 
 
@@ -303,7 +434,7 @@ def test_read_input_applies_exif_orientation(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
     Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "phone.jpg", exif=exif)
-    assert read_input(tmp_path / "phone.jpg").shape == (6, 4, 3)
+    assert read_image(tmp_path / "phone.jpg").shape == (6, 4, 3)
 
 
 def test_output_paths(tmp_path):
@@ -313,3 +444,143 @@ def test_output_paths(tmp_path):
                                                                       tmp_path / "y_x2.png"]
     with pytest.raises(UserError, match="existing folder"):
         output_paths(["x.png", "y.png"], str(tmp_path / "nope"), 4)
+
+
+# ----------------------------------------------------------------------------- in-process: sample
+
+def _sample(w, capsys, model, *flags):
+    code, out, err = _main(["sample", w.root / f"{model}.keras", *flags], capsys)
+    assert code == 0, err
+    return out
+
+
+def test_sample_writes_the_grid_of_the_models_samples(w, capsys, tmp_path):
+    out = _sample(w, capsys, "sampler", "-n", "5", "-o", tmp_path / "grid.png", "--seed", "3")
+    assert f"-> {tmp_path / 'grid.png'} (19x14)" in out and out.count("\n") == 1
+    with Image.open(tmp_path / "grid.png") as image:  # 5 images of 6x5: 3 columns, 2 rows, gutter 2
+        assert image.size == (3 * 5 + 2 * 2, 2 * 6 + 2) and image.mode == "RGB"
+        grid = np.asarray(image)
+    model = zoo.load(w.root / "sampler.keras", compile=False)
+    expected = model.sample(5, seed=3)
+    np.testing.assert_array_equal(grid, image_grid(expected))
+    np.testing.assert_array_equal(grid[8:14, 7:12], expected[4])  # the fifth: row 2, column 2
+    assert (grid[8:, 14:] == 255).all(), "the sixth cell stays empty"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"], "no temporary file left"
+
+
+def test_sample_seed_is_repeatable_byte_for_byte(w, capsys, tmp_path):
+    for name, seed in (("a.png", "7"), ("b.png", "7"), ("c.png", "8")):
+        _sample(w, capsys, "sampler", "-n", "4", "-o", tmp_path / name, "--seed", seed)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
+
+
+def test_sample_label_and_interpolate(w, capsys, tmp_path):
+    model = zoo.load(w.root / "conditional.keras", compile=False)
+    _sample(w, capsys, "conditional", "-n", "4", "--label", "2", "--seed", "1", "-o", tmp_path / "l.png")
+    labelled = np.asarray(Image.open(tmp_path / "l.png"))
+    np.testing.assert_array_equal(labelled, image_grid(model.sample(4, seed=1, label=2)))
+    assert not np.array_equal(labelled, image_grid(model.sample(4, seed=1)))
+    out = _sample(w, capsys, "sampler", "-n", "6", "--interpolate", "--seed", "1", "-o", tmp_path / "i.png")
+    assert "6-step interpolation" in out
+    strip = np.asarray(Image.open(tmp_path / "i.png"))
+    assert strip.shape == (6, 6 * 5 + 5 * 2, 3)  # one row
+    sampler = zoo.load(w.root / "sampler.keras", compile=False)
+    np.testing.assert_array_equal(strip, image_grid(sampler.interpolate(6, seed=1), cols=6))
+
+
+# ----------------------------------------------------------------------------- in-process: predict
+
+def test_predict_texts_lines_and_json(w, capsys, tmp_path):
+    (tmp_path / "more.txt").write_text("third text from a file\n\n")
+    argv = ["predict", w.root / "texts.keras", "tiny", "a rather long review",
+            "--file", tmp_path / "more.txt"]
+    code, out, err = _main(argv, capsys)
+    assert code == 0, err
+    assert out.splitlines() == ["short 0.833  tiny  (attention: tiny 1.00)",
+                                "long 0.833  a rather long review  (attention: rather 0.30, review 0.30)",
+                                "long 0.917  third text from a file  (attention: third 0.23, text 0.18)"]
+    code, out, err = _main([*argv, "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model"] == str(w.root / "texts.keras")
+    assert [p["input"] for p in report["predictions"]] == ["tiny", "a rather long review",
+                                                           "third text from a file"]
+    first = report["predictions"][0]
+    assert first["label"] == "short"
+    assert first["probabilities"] == pytest.approx({"short": 5 / 6, "long": 1 / 6})
+    assert first["attention"] == [["tiny", 1.0]]
+
+
+def test_predict_samples(w, capsys, tmp_path):
+    np.save(tmp_path / "rows.npy", np.array([[-1.0, -2.0], [3.0, 0.5]]))
+    code, out, err = _main(["predict", w.root / "samples.keras", "1, 2", "--file", tmp_path / "rows.npy"],
+                           capsys)
+    assert code == 0, err
+    assert out.splitlines() == ["pos 1.000  1, 2", f"neg 1.000  {tmp_path / 'rows.npy'}[0]",
+                                f"pos 1.000  {tmp_path / 'rows.npy'}[1]"]
+    code, out, err = _main(["predict", w.root / "samples.keras", "--", "-3,0.5"], capsys)  # a row, no flag
+    assert (code, out) == (0, "neg 1.000  -3,0.5\n"), err
+
+
+# ----------------------------------------------------------------------------- in-process: eval dispatch
+
+def test_eval_dispatch_table_takes_a_new_model_kind(w, capsys, monkeypatch):
+    """A new kind of model plugs into `eval` with one row of the table."""
+    import zoo.cli.eval as cli_eval
+
+    row = cli_eval.Evaluation(can=lambda model: hasattr(model, "sample"), needs="a toy",
+                              run=lambda model, args: {"kind": type(model).__name__, "data": args.data},
+                              table=lambda report, args: f"toy table of {report['kind']}")
+    monkeypatch.setattr(cli_eval, "EVALUATIONS", (*cli_eval.EVALUATIONS, row))
+    code, out, err = _main(_eval(w, w.root / "sampler.keras"), capsys)
+    assert (code, out, err) == (0, "toy table of ToySampler\n", "")
+    code, out, _ = _main(_eval(w, w.root / "sampler.keras", None, "--json"), capsys)
+    assert json.loads(out) == {"kind": "ToySampler", "data": str(w.data)}
+    assert cli_eval.evaluation_for(w.model) is cli_eval.EVALUATIONS[0]  # SR first
+
+
+def test_eval_gray_images_in_process(w, capsys, tmp_path):
+    for name in ("a.png", "b.png"):
+        Image.open(w.data / name).convert("L").save(tmp_path / name)
+    code, out, err = _main(_eval(w, w.model_file, tmp_path, "--json"), capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    images = [(n, crop_to_multiple(read_image(tmp_path / n), 4)) for n in ("a.png", "b.png")]
+    assert images[0][1].shape[-1] == 1
+    expected = evaluate_sr(w.model, images, 4)
+    for got, want in zip(report["images"], expected["images"]):
+        assert got["name"] == want["name"]
+        for kind in ("model", "bicubic"):
+            assert got[kind] == pytest.approx(want[kind], abs=1e-9)
+    sr = w.model.upscale(bicubic_downscale(images[0][1], 4).numpy())  # (H, W, 1)
+    diff = (sr.astype(float) - images[0][1])[4:-4, 4:-4]
+    assert report["images"][0]["model"]["psnr_y"] == pytest.approx(10 * np.log10(255**2 / np.mean(diff**2)))
+
+
+# ----------------------------------------------------------------------------- in-process: overwriting
+
+@pytest.mark.parametrize("spelling", ["same", "dot", "symlink", "hardlink", "folder"])
+def test_upscale_refuses_to_overwrite_an_input(w, capsys, tmp_path, monkeypatch, spelling):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes((w.inputs / "rgb.png").read_bytes())
+    original = photo.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    inputs, out = ["photo.png"], {"same": str(photo), "dot": "./photo.png"}.get(spelling)
+    if spelling == "symlink":
+        (tmp_path / "link.png").symlink_to(photo)
+        out = "link.png"
+    if spelling == "hardlink":
+        (tmp_path / "hard.png").hardlink_to(photo)
+        out = str(tmp_path / "hard.png")
+    if spelling == "folder":  # the result of one input would land on another input
+        (tmp_path / "photo_x4.png").write_bytes(original)
+        inputs, out = ["photo.png", "photo_x4.png"], "."
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, stdout, err = _main(["upscale", w.model_file, *inputs, "-o", out], capsys)
+    assert code == 2 and stdout == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("error: output ") and "is the input" in err and "choose another -o" in err
+    assert photo.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if spelling == "symlink":
+        assert (tmp_path / "link.png").is_symlink()

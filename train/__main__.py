@@ -2,7 +2,8 @@
 
 Every field of the recipe's config is a typed flag (`batch_size` -> `--batch-size 16`).
 Re-running with an existing --run-dir resumes it. Exit codes: 0 done, 2 bad input
-(one line on stderr, no traceback), 130 interrupted (resume with the same command).
+(one line on stderr, no traceback), 130 Ctrl-C (SIGINT) and 143 SIGTERM: a checkpoint was
+saved, resume with the same command.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import time  # noqa: E402
 import typing  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from zoo.errors import ArgumentParser, UserError  # noqa: E402
+# Only TensorFlow-free modules here: --help, --list and flag errors answer without it.
+from train.config import STRATEGIES, ArgumentParser, ConfigError, describe_type, flag, parse_field  # noqa: E402
 
 
 def _field_comments(config_class: type) -> dict[str, str]:
@@ -33,17 +35,20 @@ def _field_comments(config_class: type) -> dict[str, str]:
     return comments
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+def _field_type(kind):
+    """An argparse `type` for one word of a field (tuples collect their words first)."""
+    if isinstance(kind, type) and kind is not bool:
+        return kind  # int, float, str, Path: argparse says "invalid int value: 'abc'"
+
+    def parse(word: str):
+        try:
+            return word if typing.get_origin(kind) is tuple else parse_field(kind, [word])
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
 
 
 def _recipe_parser(recipe) -> ArgumentParser:
-    from train.strategy import STRATEGIES
-
     parser = ArgumentParser(prog=f"python -m train {recipe.name}", description=recipe.description)
     parser.add_argument("--preset", default="default", choices=sorted(recipe.presets),
                         help="named settings (tiny: seconds, for tests; full: the published scale)")
@@ -54,10 +59,33 @@ def _recipe_parser(recipe) -> ArgumentParser:
     comments, hints = _field_comments(recipe.config_class), typing.get_type_hints(recipe.config_class)
     for field in dataclasses.fields(recipe.config_class):
         kind = hints[field.name]
+        tuple_field = typing.get_origin(kind) is tuple
         parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, default=None,
-                            type=_bool if kind is bool else kind, metavar=kind.__name__.upper(),
-                            help=f"{comments.get(field.name, '')} (default: {field.default})")
+                            type=_field_type(kind), nargs="+" if tuple_field else None,
+                            metavar=describe_type(kind) if not tuple_field else "V",
+                            help=f"{comments.get(field.name, '')} ({describe_type(kind)}, "
+                                 f"default: {_shown(field.default)})")
     return parser
+
+
+def _shown(value) -> str:
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _given_fields(recipe, args) -> dict:
+    """The config fields given as flags, parsed to their types (tuples from their words)."""
+    hints, given = typing.get_type_hints(recipe.config_class), {}
+    for field in dataclasses.fields(recipe.config_class):
+        value = getattr(args, field.name)
+        if value is None:
+            continue
+        if typing.get_origin(hints[field.name]) is tuple:
+            try:
+                value = parse_field(hints[field.name], value)
+            except ValueError as error:
+                raise ConfigError(f"argument {flag(field.name)}: {error}") from None
+        given[field.name] = value
+    return given
 
 
 def _list_recipes() -> None:
@@ -77,20 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         _list_recipes()
         return 0
     from train.recipes import get_recipe
-    from train.trainer import train
 
     recipe = get_recipe(argv[0])
     args = _recipe_parser(recipe).parse_args(argv[1:])
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(recipe.config_class)
-             if getattr(args, f.name) is not None}
-    config = dataclasses.replace(recipe.presets[args.preset], **given)
+    config = dataclasses.replace(recipe.presets[args.preset], **_given_fields(recipe, args))
     run_dir = args.run_dir or Path("runs") / recipe.name / time.strftime("%Y%m%d-%H%M%S")
     started = time.time()
+    from train.trainer import train  # TensorFlow from here on
+
     try:
         train(recipe, config, run_dir, args.strategy, verbose=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: resume with the same command and --run-dir {run_dir}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        print(f"\n{stop or 'interrupted'}; resume with the same command and --run-dir {run_dir}",
+              file=sys.stderr)
+        return 128 + getattr(stop, "signum", 2)
     if not args.quiet:
         model_path = run_dir / "model.keras"
         logdir = "runs" if args.run_dir is None else run_dir
@@ -101,9 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def _run() -> int:
+    """`main()` with user errors (bad flags, configs, data, run dirs) as one `error:` line, exit 2."""
     try:
-        sys.exit(main())
-    except UserError as error:
+        return main()
+    except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    except Exception as error:
+        from zoo.errors import UserError  # imported by now if one can have been raised
+
+        if not isinstance(error, UserError):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_run())

@@ -1,19 +1,109 @@
-"""The fields every recipe's config shares; a recipe subclasses `TrainConfig`."""
+"""Config fields every recipe shares, and typed command-line flags for any config.
+
+A recipe's config is a frozen dataclass that subclasses `TrainConfig`. A field may be an
+`int`, `float`, `str`, `bool`, `Path`, a `Literal["a", "b"]` choice or a tuple such as
+`tuple[int, int]` (`--grid 20 20` or `--grid 20x20`). This module imports no TensorFlow,
+so `python -m train --help` and flag errors answer at once.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
+import typing
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-from zoo.errors import UserError
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")  # see train.strategy.make_strategy
 
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+class ConfigError(ValueError):
+    """A config value or flag that cannot be used; the message names the flag and what to do."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose bad flags raise a one-line ConfigError instead of printing usage."""
+
+    def error(self, message):
+        raise ConfigError(f"{message} (see `{self.prog} --help`)")
 
 
 def flag(name: str) -> str:
     """The command-line flag of a config field: `batch_size` -> `--batch-size`."""
     return "--" + name.replace("_", "-")
 
+
+# ----------------------------------------------------------------------------- field types
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _scalar_parser(kind) -> typing.Callable[[str], object]:
+    if kind is bool:
+        return _bool
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+
+        def choice(text: str):
+            for value in choices:
+                if str(value) == text:
+                    return value
+            raise ValueError(f"expected one of {', '.join(map(str, choices))}, got {text!r}")
+        return choice
+    return kind  # int, float, str, Path
+
+
+def _tuple_items(kind) -> tuple[type, int | None]:
+    """`tuple[int, int]` -> (int, 2); `tuple[float, ...]` -> (float, None)."""
+    args = typing.get_args(kind)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return args[0], None
+    return args[0], len(args)
+
+
+def parse_field(kind, words: list[str]):
+    """The value of a field of type `kind` from its command-line words.
+
+    Raises:
+        ValueError: a word is not of the type, or a tuple has the wrong length.
+    """
+    if typing.get_origin(kind) is not tuple:
+        return _scalar_parser(kind)(words[0])
+    item, length = _tuple_items(kind)
+    if len(words) == 1:  # "20x20" or "20,20"
+        words = words[0].replace(",", "x").split("x")
+    if length is not None and len(words) != length:
+        raise ValueError(f"expected {length} values, got {len(words)}")
+    return tuple(_scalar_parser(item)(word) for word in words)
+
+
+def describe_type(kind) -> str:
+    """How a field's type reads in `--help`: INT, FLOAT, PATH, {a,b}, INT INT."""
+    if typing.get_origin(kind) is Literal:
+        return "{" + ",".join(map(str, typing.get_args(kind))) + "}"
+    if typing.get_origin(kind) is tuple:
+        item, length = _tuple_items(kind)
+        return " ".join([item.__name__.upper()] * (length or 1)) + ("" if length else " ...")
+    return kind.__name__.upper()
+
+
+def to_json_value(value):
+    """A config value as JSON stores it: tuples become lists, paths strings."""
+    if isinstance(value, tuple):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+# ----------------------------------------------------------------------------- the base config
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -23,27 +113,55 @@ class TrainConfig:
     steps_per_epoch: int = 100  # training steps per epoch
     batch_size: int = 16  # global batch size, split evenly over replicas
     seed: int = 0  # seeds weights, data order and augmentation
-    precision: str = "auto"  # auto (bf16 on bf16 matrix units) | float32 | mixed_bfloat16 | mixed_float16
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"  # auto: bf16 on bf16 matrix units
     log_every: int = 10  # steps between scalar summaries (losses, learning rates)
     checkpoint_every: int = 200  # steps between checkpoints (one is also written after every epoch)
 
     def __post_init__(self) -> None:
+        self.check_types()
         self.validate()
 
+    def check_types(self) -> None:
+        """Raise ConfigError when a value does not have its field's type (e.g. from a script)."""
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value, kind = getattr(self, field.name), hints[field.name]
+            if typing.get_origin(kind) is Literal:
+                ok = value in typing.get_args(kind)
+            elif typing.get_origin(kind) is tuple:
+                item, length = _tuple_items(kind)
+                ok = isinstance(value, tuple) and (length is None or len(value) == length) and all(
+                    isinstance(v, item) and not isinstance(v, bool) for v in value)
+            elif kind is float:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            elif kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, kind)
+            if not ok:
+                raise ConfigError(f"{flag(field.name)} must be {describe_type(kind)}, got {value!r}")
+
     def validate(self) -> None:
-        """Raise UserError naming the flag when a value is out of range."""
+        """Raise ConfigError naming the flag when a value is out of range."""
         for name in ("epochs", "steps_per_epoch", "batch_size", "log_every", "checkpoint_every"):
             self.require(name, getattr(self, name) >= 1, "at least 1")
-        self.require("precision", self.precision in PRECISIONS, "one of " + ", ".join(PRECISIONS))
 
     def require(self, name: str, ok: bool, what: str) -> None:
-        """Raise a UserError saying that field `name` must be `what` unless `ok`."""
+        """Raise a ConfigError saying that field `name` must be `what` unless `ok`."""
         if not ok:
-            raise UserError(f"{flag(name)} must be {what}, got {getattr(self, name)!r}")
+            raise ConfigError(f"{flag(name)} must be {what}, got {to_json_value(getattr(self, name))!r}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as JSON-ready values (what `config.json` and TensorBoard hold)."""
+        return {f.name: to_json_value(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @property
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
+
+
+def changed_fields(config: TrainConfig, saved: dict, ignore: tuple[str, ...] = ("epochs",)) -> list[str]:
+    """`--flag OLD -> NEW` for each field whose value differs from a saved `config.json` dict."""
+    now = json.loads(json.dumps(config.to_dict()))
+    return [f"{flag(k)} {saved.get(k)!r} -> {v!r}" for k, v in now.items()
+            if k not in ignore and saved.get(k) != v]

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from zoo.errors import UserError
-
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+from train.config import STRATEGIES, ConfigError
 
 
 def _tf_config() -> dict:
     try:
         return json.loads(os.environ.get("TF_CONFIG") or "{}")
     except json.JSONDecodeError as error:
-        raise UserError(f"TF_CONFIG is not valid JSON: {error}") from None
+        raise ConfigError(f"TF_CONFIG is not valid JSON: {error}") from None
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
@@ -32,7 +30,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     - `tpu`: TPUStrategy on the TPU the environment provides.
     """
     if name not in STRATEGIES:
-        raise UserError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+        raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
     gpus = tf.config.list_physical_devices("GPU")  # physical: does not start the TF runtime
     if name == "auto":
         workers = sum(len(v) for k, v in _tf_config().get("cluster", {}).items() if k in ("chief", "worker"))
@@ -44,7 +42,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multi_worker":
         if not _tf_config().get("cluster"):
-            raise UserError("--strategy multi_worker needs TF_CONFIG with a cluster and this task's "
+            raise ConfigError("--strategy multi_worker needs TF_CONFIG with a cluster and this task's "
                             'type and index, e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
                             '"task": {"type": "worker", "index": 0}}')
         return tf.distribute.MultiWorkerMirroredStrategy()

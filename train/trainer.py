@@ -1,24 +1,38 @@
-"""The one training loop for every recipe: strategy, loop, checkpoints, TensorBoard, final save.
+"""The one training loop for every recipe: strategy, loop, validation, checkpoints, TensorBoard, save.
 
-Nothing here knows a model by name. A recipe's `build(config)` returns a `Built`: a
-model whose `train_step(batch)` returns a dict of scalar losses, each already averaged
-over the *global* batch (per-example losses summed and divided by the global batch size,
-e.g. with `tf.nn.compute_average_loss`); the trainer sums them over replicas, so the
-logged numbers are the true batch means on any number of devices.
+Nothing here knows a model by name. A recipe's `build(config)` returns a `Built`: a compiled
+model, endless training batches, optional finite validation batches and callbacks.
 
 The loop is the trainer's own (`strategy.run(model.train_step)` inside a `tf.function`),
 not `model.fit`: Keras 3.15's fit fails under MultiWorkerMirroredStrategy with two real
 workers (keras#20585), and one loop for every strategy keeps behaviour identical.
 
-Optional model hooks, both plain Python:
-- `build_optimizers()`: create optimizer slots inside the strategy scope (needed by
-  custom steps under tf.distribute, keras#23085).
+## The metric contract (what `train_step` / `test_step` return)
+A step returns a dict of scalars. Each value is one of two kinds, and both come out as the
+true mean over the global batch on any number of replicas:
+
+1. **A Keras metric tracker's result** (a key of `model.get_metrics_result()`, e.g. a
+   `keras.metrics.Mean` in `model.metrics` updated with per-example values, or compiled
+   metrics): the trainer ignores the per-replica value the step returned and reads the
+   tracker itself, across replicas (Keras sums its on-read variables over replicas). Trackers
+   are reset at the start of every epoch and before validation, so train values are means
+   over the epoch so far, as in `fit`.
+2. **Anything else: the replica's share of a global-batch mean**, i.e. per-example values
+   summed on the replica and divided by the number of examples in the *global* batch
+   (`zoo.models.global_mean`; exact also for an uneven last validation batch). The same
+   value is the loss to differentiate: gradients are summed over replicas. The trainer sums
+   the shares over replicas; epoch values are means over steps weighted by batch size.
+
+## Optional model hooks (plain Python)
+- `named_optimizers() -> {name: optimizer}`: every optimizer the model trains with (a GAN
+  has two). Without it, the model's `optimizer`. Checkpoints hold exactly these; a model
+  that keeps other optimizers as attributes is refused rather than silently losing them.
 - `begin_step(step) -> key`: called before each step with the global step; one step
-  function is traced per distinct key (a GAN's pre-training and adversarial phases,
-  which cannot switch inside one traced function under tf.distribute).
-- `finalize_variable_values()`: called once when training ends, e.g. to swap in the
-  moving averages of optimizers built with `use_ema=True` (models with one `optimizer`
-  get `fit`'s behaviour without it).
+  function is traced per distinct key (a GAN's pre-training and adversarial phases, which
+  cannot switch inside one traced function under tf.distribute).
+- `finalize_variable_values()`: called once when training ends, e.g. to swap in moving
+  averages of optimizers built with `use_ema=True` (one-optimizer models get `fit`'s
+  behaviour without it).
 """
 
 from __future__ import annotations
@@ -26,8 +40,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,37 +52,70 @@ import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
-from train.config import TrainConfig, flag
+from train.config import ConfigError, TrainConfig, changed_fields
+from train.recipes import Recipe
 from train.strategy import is_chief, make_strategy, resolve_precision
-from zoo.errors import UserError
 
 
 @dataclass
 class Built:
     """What a recipe's `build(config)` returns (called inside the strategy scope)."""
 
-    model: keras.Model  # compiled; owns train_step and its optimizers
+    model: keras.Model  # compiled; owns train_step, test_step and its optimizers
     train_data: tf.data.Dataset  # endless batches of the global batch size
+    val_data: tf.data.Dataset | None = None  # finite batches; test_step after every epoch -> epoch/val_*
     callbacks: list[keras.callbacks.Callback] = field(default_factory=list)  # may log with tf.summary
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """A named model + data + presets, registered in `train.recipes`."""
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by a signal (SIGINT, SIGTERM) after saving a checkpoint where it could."""
 
-    name: str
-    description: str  # one line, shown by `python -m train --list`
-    config_class: type  # a frozen TrainConfig subclass
-    presets: dict  # preset name -> config; "default" is used when no --preset is given
-    build: object  # build(config) -> Built
-    usage: str = ""  # how to use the saved model; "{model}" is replaced by its path
+    def __init__(self, signum: int, step: int, saved: bool):
+        where = "checkpoint saved" if saved else "the last periodic checkpoint stands"
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}: {where}")
+        self.signum, self.step = signum, step
+
+
+# ----------------------------------------------------------------------------- optimizers
+
+def _held_optimizers(model: keras.Model) -> list[tuple[str, keras.optimizers.Optimizer]]:
+    """Optimizers a model keeps as public attributes, also inside a list or dict attribute."""
+    found = []
+    for name, value in vars(model).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, Mapping):
+            items = [(f"{name}[{key!r}]", v) for key, v in value.items()]
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            items = [(name, value)]
+        found += [(n, v) for n, v in items if isinstance(v, keras.optimizers.Optimizer)]
+    return found
 
 
 def optimizers(model: keras.Model) -> dict[str, keras.optimizers.Optimizer]:
-    """The optimizers a model holds as attributes (`optimizer`, or a GAN's two)."""
-    return {name: value for name, value in vars(model).items()
-            if isinstance(value, keras.optimizers.Optimizer)}
+    """The optimizers a model declares: `named_optimizers()`, else `{"optimizer": model.optimizer}`.
 
+    Raises:
+        ValueError: the model holds an optimizer it does not declare (a checkpoint would
+            silently lose its state).
+    """
+    if hasattr(model, "named_optimizers"):
+        declared = dict(model.named_optimizers())
+    else:
+        optimizer = getattr(model, "optimizer", None)  # None before compile()
+        declared = {"optimizer": optimizer} if optimizer is not None else {}
+    undeclared = [name for name, opt in _held_optimizers(model)  # `optimizer`: compile()'s default
+                  if not any(opt is d for d in declared.values()) and name != "optimizer"]
+    if undeclared:
+        raise ValueError(f"{type(model).__name__} holds optimizer(s) {', '.join(undeclared)} that it does "
+                         "not declare: define `named_optimizers()` returning every optimizer it "
+                         "trains with, so that checkpoints hold their state")
+    return declared
+
+
+# ----------------------------------------------------------------------------- helpers
 
 def _number(value) -> float:
     """A Python float from a tensor or a (mirrored) variable: `float()` fails on the latter."""
@@ -73,25 +123,24 @@ def _number(value) -> float:
 
 
 def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> None:
-    """Raise a UserError unless `run_dir` is new or holds a run of this recipe and config."""
+    """Raise a ConfigError unless `run_dir` is new or holds a run of this recipe and config."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--run-dir {run_dir} is a file: give a folder (new or from an earlier run)")
+        raise ConfigError(f"--run-dir {run_dir} is a file: give a folder (new or from an earlier run)")
     saved_path = run_dir / "config.json"
     if not saved_path.exists():
         return
     try:
         saved = json.loads(saved_path.read_text())
-        saved_recipe, saved_config = saved["recipe"], saved["config"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"{saved_path} is not a zoo run config: choose another --run-dir") from None
+        saved_recipe, saved_config = saved["recipe"], dict(saved["config"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ConfigError(f"{saved_path} is not a zoo run config: choose another --run-dir") from None
     if saved_recipe != recipe.name:
-        raise UserError(f"--run-dir {run_dir} holds a {saved_recipe!r} run, not {recipe.name!r}: "
-                        "choose another --run-dir")
-    changed = [f"{flag(k)} {saved_config.get(k)!r} -> {v!r}" for k, v in config.to_dict().items()
-               if k != "epochs" and saved_config.get(k) != v]
+        raise ConfigError(f"--run-dir {run_dir} holds a {saved_recipe!r} run, not {recipe.name!r}: "
+                          "choose another --run-dir")
+    changed = changed_fields(config, saved_config)
     if changed:
-        raise UserError(f"--run-dir {run_dir} was started with other settings ({'; '.join(changed)}): "
-                        "resume with the same flags (only --epochs may change) or choose another --run-dir")
+        raise ConfigError(f"--run-dir {run_dir} was started with other settings ({'; '.join(changed)}): "
+                          "resume with the same flags (only --epochs may change) or choose another --run-dir")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -101,22 +150,34 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def build(recipe: Recipe, config: TrainConfig) -> Built:
+def build(recipe: Recipe, config: TrainConfig):
     """`recipe.build(config)` with the model's optimizers built (call inside the strategy scope)."""
     built = recipe.build(config)
     if hasattr(built.model, "build_optimizers"):
         built.model.build_optimizers()
+    else:
+        for optimizer in optimizers(built.model).values():
+            optimizer.build(built.model.trainable_variables)  # keras#23085
     return built
 
 
-def make_step_function(strategy: tf.distribute.Strategy, model: keras.Model):
-    """`step(iterator) -> {name: float tensor}`: one `model.train_step` on every replica,
-    its per-replica losses (already divided by the global batch) summed over replicas."""
+def _batch_size(batch) -> tf.Tensor:
+    return tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
 
-    @tf.function
-    def step(iterator):
-        outputs = strategy.run(model.train_step, args=(next(iterator),))
-        return {name: strategy.reduce("SUM", value, axis=None) for name, value in outputs.items()}
+
+def make_step_function(strategy: tf.distribute.Strategy, step_fn, reduce_retracing: bool = False):
+    """`step(batch) -> ({name: value}, examples)`: `step_fn` (a model's `train_step` or
+    `test_step`) on every replica's part of a distributed batch, each value summed over
+    replicas (the metric contract's second kind), and the number of examples in the batch."""
+
+    def replica_step(batch):
+        return step_fn(batch), _batch_size(batch)
+
+    @tf.function(reduce_retracing=reduce_retracing)
+    def step(batch):
+        outputs, size = strategy.run(replica_step, args=(batch,))
+        summed = {name: strategy.reduce("SUM", value, axis=None) for name, value in outputs.items()}
+        return summed, strategy.reduce("SUM", size, axis=None)
 
     return step
 
@@ -129,12 +190,67 @@ def distribute(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 
+class MeanLogs:
+    """Means over steps of the step outputs, weighted by batch size; tracker values are read
+    from the model (the metric contract in the module docstring)."""
+
+    def __init__(self, model: keras.Model):
+        self.model, self.sums, self.examples = model, {}, 0.0
+
+    def add(self, outputs: dict, examples) -> dict[str, float]:
+        """Add one step; return its logs (tracker values are filled in by `read`)."""
+        examples = _number(examples)
+        logs = {name: _number(value) for name, value in outputs.items()}
+        for name, value in logs.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value * examples
+        self.examples += examples
+        return logs
+
+    def read(self, logs: dict[str, float] | None = None) -> dict[str, float]:
+        """`logs` (default: the weighted means so far) with tracker results put in, across replicas."""
+        logs = dict(logs if logs is not None else
+                    {name: total / max(self.examples, 1.0) for name, total in self.sums.items()})
+        for name, value in self.model.get_metrics_result().items():
+            if name in logs:  # trackers the step reports (compile() makes a "loss" one it may not use)
+                logs[name] = _number(value)
+        return logs
+
+
+class _StopSignals:
+    """Turn SIGINT / SIGTERM into a flag the loop checks between steps, so that a signal is
+    never lost inside TensorFlow and a checkpoint is saved; a second signal acts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received, self.previous = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+        signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))  # the next one is not deferred
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+# ----------------------------------------------------------------------------- the loop
+
 def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: str = "auto",
           verbose: bool = True) -> keras.Model:
     """Train `recipe` with `config` into `run_dir` (resuming if it holds a checkpoint).
 
     The chief writes `run_dir/config.json`, `logs/`, `checkpoints/` and, at the end,
     `model.keras`; other workers write to a temporary folder. Returns the trained model.
+
+    Raises:
+        Interrupted: SIGINT or SIGTERM arrived; a checkpoint was saved (except under
+            multi_worker, where the last periodic checkpoint stands).
     """
     run_dir = Path(run_dir)
     check_run_dir(run_dir, recipe, config)
@@ -163,22 +279,27 @@ class _Loop:
         with distribution.scope():
             self.built = build(recipe, config)  # data errors surface here, before anything is written
             self.model = self.built.model
+            self.optimizers = optimizers(self.model)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         work_dir.mkdir(parents=True, exist_ok=True)
         if chief:
             write_atomic(run_dir / "config.json", json.dumps(
                 {"recipe": recipe.name, "config": config.to_dict()}, indent=2) + "\n")
         # Every model variable by position (trainable or not, e.g. batch-norm statistics),
-        # each optimizer with its slots, and the global step.
+        # each declared optimizer with its slots, and the global step.
         self.checkpoint = tf.train.Checkpoint(model_variables=list(self.model.variables), step=self.step,
-                                              **optimizers(self.model))
+                                              **self.optimizers)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(work_dir / "checkpoints"), max_to_keep=2)
         self.writer = (tf.summary.create_file_writer(str(run_dir / "logs")) if chief
                        else tf.summary.create_noop_writer())
         self.callbacks = self.built.callbacks
         for callback in self.callbacks:
             callback.set_model(self.model)
+            if getattr(callback, "log_dir", "") is None:  # callbacks that write files, e.g. the projector
+                callback.log_dir = str(work_dir / "logs")
         self.step_functions = {}
+        self.test_function = make_step_function(distribution, self.model.test_step, reduce_retracing=True)
+        self.signals = _StopSignals()
 
     def restore(self) -> int:
         """Restore the chief's latest checkpoint, if any; return the step to start from."""
@@ -193,7 +314,7 @@ class _Loop:
         """The traced step for this step's phase (see `begin_step` in the module docstring)."""
         key = self.model.begin_step(step) if hasattr(self.model, "begin_step") else None
         if key not in self.step_functions:
-            self.step_functions[key] = make_step_function(self.strategy, self.model)
+            self.step_functions[key] = make_step_function(self.strategy, self.model.train_step)
         return self.step_functions[key]
 
     def notify(self, hook: str, *args) -> None:
@@ -206,7 +327,7 @@ class _Loop:
             for name, value in logs.items():
                 tf.summary.scalar(f"{prefix}/{name}", value)
             if prefix == "train":
-                for name, optimizer in optimizers(self.model).items():
+                for name, optimizer in self.optimizers.items():
                     tf.summary.scalar(f"learning_rate/{name}", _number(optimizer.learning_rate))
 
     def write_histograms(self, step: int) -> None:
@@ -218,8 +339,9 @@ class _Loop:
                     tf.summary.histogram(f"weights/{path}", weight.value)
 
     def write_hparams(self) -> None:
-        values = {**self.config.to_dict(), "recipe": self.recipe.name,
-                  "replicas": self.strategy.num_replicas_in_sync}
+        values = {name: str(value) if isinstance(value, list) else value
+                  for name, value in self.config.to_dict().items()}
+        values.update(recipe=self.recipe.name, replicas=self.strategy.num_replicas_in_sync)
         with self.writer.as_default(step=0):
             hparams_api.hparams(values, trial_id=self.run_dir.name)
 
@@ -236,38 +358,44 @@ class _Loop:
         if progress and start:
             progress.update(start)
         self.notify("on_train_begin")
-        try:
+        with self.signals:
             for epoch in range(start // self.config.steps_per_epoch, self.config.epochs):
                 self.run_epoch(epoch, iterator, progress)
-        except KeyboardInterrupt:
-            if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-                raise  # saving needs every worker; the last periodic checkpoint stands
-            self.save_checkpoint()
-            print(f"\ninterrupted at step {int(self.step.numpy())}: checkpoint saved", file=sys.stderr)
-            raise
         self.finalize_weights()
         self.notify("on_train_end")
         self.save_model()
         return self.model
 
+    def stop_if_signalled(self) -> None:
+        """After a step: on SIGINT/SIGTERM save a checkpoint (all but multi_worker) and stop."""
+        if self.signals.received is None:
+            return
+        saved = not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if saved:  # under multi_worker saving needs every worker: the last periodic checkpoint stands
+            self.save_checkpoint()
+        raise Interrupted(self.signals.received, int(self.step.numpy()), saved)
+
     def run_epoch(self, epoch: int, iterator, progress) -> None:
-        """Steps to the end of `epoch`; then callbacks, epoch-mean scalars and a checkpoint."""
-        config, sums, counts = self.config, {}, {}
+        """Steps to the end of `epoch`; then validation, callbacks, epoch scalars and a checkpoint."""
+        config, means = self.config, MeanLogs(self.model)
+        self.model.reset_metrics()
         self.notify("on_epoch_begin", epoch)
-        step = int(self.step.numpy())
+        step, logs = int(self.step.numpy()), {}
         while step < (epoch + 1) * config.steps_per_epoch:
-            logs = {k: float(v) for k, v in self.step_function(step)(iterator).items()}
+            outputs, examples = self.step_function(step)(next(iterator))
             self.step.assign_add(1)
             step += 1
-            for name, value in logs.items():
-                sums[name], counts[name] = sums.get(name, 0.0) + value, counts.get(name, 0) + 1
+            logs = means.add(outputs, examples)
             if step % config.log_every == 0:
+                logs = means.read(logs)
                 self.write_scalars("train", logs, step)
             if step % config.checkpoint_every == 0:
                 self.save_checkpoint()
             if progress:
                 progress.update(step, list(logs.items()))
-        logs = {name: sums[name] / counts[name] for name in sums}  # epoch means
+            self.stop_if_signalled()
+        logs = means.read()  # epoch means
+        logs.update(self.validate())
         with self.writer.as_default(step=step):
             self.notify("on_epoch_end", epoch, logs)  # callbacks may add to logs
         self.write_scalars("epoch", logs, step)
@@ -277,6 +405,17 @@ class _Loop:
                 f"{name} {value:.4g}" for name, value in logs.items() if name.startswith("val_")))
         self.writer.flush()
         self.save_checkpoint()
+        self.stop_if_signalled()
+
+    def validate(self) -> dict[str, float]:
+        """`test_step` over the whole validation data on every replica: `{"val_<name>": mean}`."""
+        if self.built.val_data is None:
+            return {}
+        self.model.reset_metrics()
+        means = MeanLogs(self.model)
+        for batch in distribute(self.strategy, self.built.val_data):
+            means.add(*self.test_function(batch))
+        return {f"val_{name}": value for name, value in means.read().items()}
 
     def finalize_weights(self) -> None:
         """Swap in moving-average weights where an optimizer keeps them (`use_ema=True`), as

@@ -3,9 +3,13 @@
 Importing `zoo` registers every layer and model for `keras.saving.load_model`.
 """
 
-from zoo import layers, metrics, models  # noqa: F401  (registers serializable classes)
-from zoo.errors import UserError
-from zoo.saving import load
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (python -m zoo)
+
+from zoo import layers, metrics, models  # noqa: E402, F401  (registers serializable classes)
+from zoo.errors import UserError  # noqa: E402
+from zoo.saving import load  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["UserError", "layers", "load", "metrics", "models"]

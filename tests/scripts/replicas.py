@@ -16,13 +16,13 @@ import keras  # noqa: E402
 
 from train.strategy import make_strategy  # noqa: E402
 from train.trainer import distribute, make_step_function  # noqa: E402
-from zoo.models import SRGAN, build_discriminator, build_generator  # noqa: E402
+from zoo.models import SRGAN, build_sr_discriminator, build_sr_generator  # noqa: E402
 
 
 def run(strategy_name: str, weights, batch):
     strategy = make_strategy(strategy_name)
     with strategy.scope():
-        model = SRGAN(build_generator(4, 8, 1), build_discriminator(8, 2, 16), 4, pretrain_steps=1)
+        model = SRGAN(build_sr_generator(4, 8, 1), build_sr_discriminator(8, 2, 16), 4, pretrain_steps=1)
         # SGD: updates linear in the gradients, so the comparison measures the gradients
         # themselves (Adam's first step amplifies float noise in gradients far below its epsilon).
         model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
@@ -34,7 +34,8 @@ def run(strategy_name: str, weights, batch):
     losses = []
     for step in range(2):  # step 0: pre-training, step 1: adversarial
         model.begin_step(step)
-        losses.append({k: float(v) for k, v in make_step_function(strategy, model)(iterator).items()})
+        outputs, _ = make_step_function(strategy, model.train_step)(next(iterator))
+        losses.append({k: float(v) for k, v in outputs.items()})
     return strategy.num_replicas_in_sync, initial, model.get_weights(), losses
 
 

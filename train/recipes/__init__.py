@@ -1,20 +1,43 @@
-"""The recipe registry: every trainable NAME of `python -m train NAME`."""
+"""The recipe registry: every trainable NAME of `python -m train NAME`.
+
+A recipe file holds a config dataclass, its presets and a `build(config)` function. Config
+and presets import no TensorFlow (so `--help` is quick); `build` imports what it needs.
+"""
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
+from typing import Callable
 
-from train.recipes import gan_superres
-from train.trainer import Recipe
-from zoo.errors import UserError
+from train.config import ConfigError, TrainConfig
 
-RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (gan_superres.RECIPE,)}
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named model + data + presets."""
+
+    name: str
+    description: str  # one line, shown by `python -m train --list`
+    config_class: type[TrainConfig]  # a frozen TrainConfig subclass
+    presets: dict[str, TrainConfig]  # preset name -> config; "default" is used when no --preset is given
+    build: Callable  # build(config) -> train.trainer.Built, called inside the strategy scope
+    usage: str = ""  # how to use the saved model; "{model}" is replaced by its path
+
+
+def _registry() -> dict[str, Recipe]:
+    from train.recipes import gan_superres
+
+    return {recipe.name: recipe for recipe in (gan_superres.RECIPE,)}
+
+
+RECIPES: dict[str, Recipe] = _registry()
 
 
 def get_recipe(name: str) -> Recipe:
-    """The recipe called `name`; a UserError suggesting close names otherwise."""
+    """The recipe called `name`; a ConfigError suggesting close names otherwise."""
     if name in RECIPES:
         return RECIPES[name]
     close = difflib.get_close_matches(name, RECIPES, n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    raise UserError(f"unknown recipe {name!r}: {hint}`python -m train --list` shows them all")
+    raise ConfigError(f"unknown recipe {name!r}: {hint}`python -m train --list` shows them all")

@@ -11,16 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
-
-from train.callbacks import SuperResolutionValidation
 from train.config import TrainConfig
-from train.trainer import Built, Recipe
-from zoo.data import sr_eval_images, sr_train_dataset
-from zoo.models import SRGAN, build_discriminator, build_generator
-from zoo.models.sr_networks import SCALES
+from train.recipes import Recipe
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "sr"
+SCALES = (2, 3, 4)  # what the generator (zoo.models.build_sr_generator) supports
 
 
 @dataclass(frozen=True)
@@ -29,8 +23,8 @@ class Config(TrainConfig):
     steps_per_epoch: int = 1000
     batch_size: int = 16
     checkpoint_every: int = 1000
-    data: str = str(ASSETS / "T91")  # training images: a folder (PNG/JPEG/BMP) or tfds:NAME[/CONFIG]
-    val_data: str = str(ASSETS / "Set5")  # validation images (folder or tfds:NAME, validation split)
+    data: str = "assets:sr/T91"  # training images: a folder (PNG/JPEG/BMP), tfds:NAME[/CONFIG] or assets:NAME (embedded)
+    val_data: str = "assets:sr/Set5"  # validation images (folder, tfds:NAME validation split, or assets:NAME)
     scale: int = 4  # upscaling factor: 2, 3 or 4
     crop_size: int = 64  # HR training crop in pixels (LR crop = crop_size / scale)
     filters: int = 64  # generator width
@@ -80,6 +74,8 @@ PRESETS = {
 
 def generator_schedule(config: Config):
     """Constant, /4 for the last third of pre-training, /10 in the GAN phase."""
+    import keras
+
     lr, pretrain = config.g_learning_rate, config.pretrain_steps
     if pretrain == 0:
         return lr / 10
@@ -99,18 +95,45 @@ def vgg19_weights(setting: str) -> str | None:
     return str(cached) if cached.is_file() else None
 
 
-def build(config: Config) -> Built:
-    generator = build_generator(config.scale, config.filters, config.blocks, config.residual_scale)
-    discriminator = build_discriminator(config.d_filters, config.d_stages)
+def sr_validation(images: list, scale: int, pictures: int = 3, crop: int = 192):
+    """`model -> (scalars, pictures)` for `EpochEvaluation`: PSNR-Y / SSIM-Y of the model and of
+    bicubic (zoo.evaluation, the published convention) and bicubic | model | ground truth crops."""
+    from zoo.evaluation import sr_report, sr_triplets
+    from zoo.visualize import side_by_side
+
+    def evaluate(model):
+        triplets = list(sr_triplets(model, images, scale))
+        report = sr_report(triplets, scale)
+        scalars = {**report["model"], **{f"bicubic_{k}": v for k, v in report["bicubic"].items()}}
+        return scalars, {t.name: side_by_side([t.bicubic, t.sr, t.hr], crop=crop) for t in triplets[:pictures]}
+
+    return evaluate
+
+
+def build(config: Config):
+    """The SRGAN, T91 crops, Set5 validation (test_step losses + PSNR/SSIM); imports TensorFlow."""
+    import keras
+    import tensorflow as tf
+
+    from train.callbacks import EpochEvaluation
+    from train.trainer import Built
+    from zoo.data import sr_eval_dataset, sr_eval_images, sr_train_dataset
+    from zoo.models import SRGAN, build_sr_discriminator, build_sr_generator
+
+    generator = build_sr_generator(config.scale, config.filters, config.blocks, config.residual_scale)
+    discriminator = build_sr_discriminator(config.d_filters, config.d_stages)
     model = SRGAN(generator, discriminator, config.scale, config.pretrain_steps, config.pixel_weight,
                   config.content_weight, config.adversarial_weight, vgg19_weights(config.vgg_weights))
     ema = dict(use_ema=True, ema_momentum=config.ema) if config.ema else {}
     model.compile(g_optimizer=keras.optimizers.Adam(generator_schedule(config), **ema),
                   d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.5))
     print(f"gan_superres: content loss in the GAN phase: {model.content_loss_used}")
-    data = sr_train_dataset(config.data, config.crop_size, config.scale, config.batch_size, config.seed)
+    data = sr_train_dataset(config.data, config.crop_size, config.scale, config.batch_size,
+                            config.seed)
     images = sr_eval_images(config.val_data, config.scale)[:config.val_images]
-    return Built(model, data, [SuperResolutionValidation(images, config.scale)])
+    validation = EpochEvaluation(sr_validation(images, config.scale), description="bicubic | model | ground truth")
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync  # build runs in the strategy scope
+    return Built(model, data, sr_eval_dataset(images, config.scale, copies=replicas), [validation])
 
 
 RECIPE = Recipe(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo.errors import UserError
+
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
@@ -11,11 +13,12 @@ def asset_path(name: str) -> Path:
     """The path of an embedded asset, e.g. `asset_path("sr/Set5")`.
 
     Raises:
-        FileNotFoundError: no such asset (a broken install).
+        UserError: no such asset (a misspelt name, or a broken install).
     """
     path = ASSETS / name
     if not path.exists():
-        raise FileNotFoundError(f"embedded asset {name} is missing from {ASSETS}: reinstall zoo")
+        known = sorted(f"{p.parent.name}/{p.name}" for p in ASSETS.glob("*/*") if p.is_dir())
+        raise UserError(f"no embedded asset {name!r} in {ASSETS}: use one of {', '.join(known)}")
     return path
 
 

@@ -6,15 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from zoo.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Sorted image files (PNG, JPEG, BMP) directly inside `folder`.
+    """Sorted image files (PNG, JPEG, BMP, TIFF, GIF, WebP) directly inside `folder`.
+
+    Args:
+        folder: the folder to list (not recursive).
+
+    Returns:
+        The image paths, sorted by name.
 
     Raises:
         UserError: the folder is missing, is not a folder, or holds no image.
@@ -24,43 +30,111 @@ def list_images(folder: str | Path) -> list[Path]:
         raise UserError(f"data folder {folder} does not exist: pass --data with a folder of images")
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder: pass --data with a folder of PNG/JPEG/BMP images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.name.startswith(".") and p.is_file())
     if not files:
-        raise UserError(f"data folder {folder} holds no PNG, JPEG or BMP image")
+        raise UserError(f"data folder {folder} holds no PNG, JPEG or BMP image "
+                        "(TIFF, GIF and WebP are read too): pass a folder of images")
     return files
 
 
-def read_image(path: str | Path, mode: str = "RGB") -> np.ndarray:
-    """Decode one image file to a `(H, W, C)` uint8 array (`mode` as in PIL: RGB, RGBA, L).
+MODES_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+_CHANNELS_BY_MODE = {mode: channels for channels, mode in MODES_BY_CHANNELS.items()}
+# PIL modes kept as they are (up to premultiplied alpha); "P" and all others are handled apart.
+_NATURAL_MODES = {"1": "L", "L": "L", "LA": "LA", "La": "LA", "RGB": "RGB", "RGBA": "RGBA",
+                  "RGBa": "RGBA", "PA": "RGBA"}
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def read_image(path: str | Path, channels: int | str | None = None, *, mode: str | None = None) -> np.ndarray:
+    """Decode one image file of any mode and bit depth to a `(H, W, C)` uint8 array.
+
+    The EXIF orientation (phone photos) is applied, as image viewers do. 16-bit gray
+    (PIL modes I;16, I;16B; also I and F when their values exceed 255) is scaled by 1/257
+    and rounded, so 65535 -> 255. Palette images become RGBA if they have transparency,
+    else RGB; 1-bit images become gray 0/255; CMYK, YCbCr and other modes become RGB.
+
+    Args:
+        path: the image file (PNG, JPEG, BMP, TIFF, ... anything PIL reads).
+        channels: None keeps the image's own channels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA);
+            1 converts to gray (ITU-R 601 luma, as PIL "L"; alpha dropped), 2 to gray+alpha,
+            3 to RGB (gray replicated, alpha dropped), 4 to RGBA (opaque alpha added if none).
+            A PIL mode name ("L", "LA", "RGB", "RGBA") is accepted too.
+        mode: the former name of `channels` as a PIL mode name; kept for old callers.
+
+    Returns:
+        uint8 array `(H, W, C)`.
 
     Raises:
-        UserError: the file is missing, unreadable, truncated or not an image.
+        UserError: the file is missing, unreadable, truncated or not an image, or `channels`
+            is not one of the values above.
     """
+    channels = _channels(mode if mode is not None else channels)
     path = Path(path)
     if not path.is_file():
         raise UserError(f"image {path} does not exist")
     try:
-        return _decode(path, mode)
+        return _decode(path, channels)
     except _DECODE_ERRORS as error:
         raise UserError(f"cannot read image {path}: {error}") from None
 
 
-_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+def _channels(channels: int | str | None) -> int | None:
+    """A channel count (or None) from a count or a PIL mode name; UserError for anything else."""
+    if isinstance(channels, str) and channels in _CHANNELS_BY_MODE:
+        return _CHANNELS_BY_MODE[channels]
+    if channels is None or channels in MODES_BY_CHANNELS:
+        return channels
+    raise UserError(f"cannot convert images to {channels!r} channels: use 1 (gray), 2 (gray + alpha), "
+                    "3 (RGB) or 4 (RGBA)")
 
 
-def _decode(path: Path, mode: str) -> np.ndarray:
-    with Image.open(path) as image:
-        image.load()
-        array = np.asarray(image.convert(mode))
+def _decode(path: Path, channels: int | None) -> np.ndarray:
+    """Open, orient and convert one image; PIL's errors pass through."""
+    with Image.open(path) as opened:
+        image = _natural(ImageOps.exif_transpose(opened))  # exif_transpose returns a loaded copy
+    if channels is not None and image.mode != MODES_BY_CHANNELS[channels]:
+        image = image.convert(MODES_BY_CHANNELS[channels])
+    array = np.asarray(image)
     return array if array.ndim == 3 else array[..., None]
 
 
-def read_images(folder: str | Path) -> list[tuple[str, np.ndarray]]:
-    """All images of a folder as `(file name, (H, W, 3) uint8)`, naming every bad file at once."""
+def _natural(image: Image.Image) -> Image.Image:
+    """The image in the nearest of the 8-bit modes L, LA, RGB, RGBA."""
+    if image.mode.startswith("I") or image.mode == "F":
+        return Image.fromarray(_gray_to_uint8(image), "L")
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    return image.convert(_NATURAL_MODES.get(image.mode, "RGB"))
+
+
+def _gray_to_uint8(image: Image.Image) -> np.ndarray:
+    """16-bit, 32-bit integer or float gray -> `(H, W)` uint8; 0..65535 is scaled by 1/257."""
+    array = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16") or array.max(initial=0) > 255:
+        array = array / 257.0
+    return np.clip(np.round(array), 0, 255).astype(np.uint8)
+
+
+def read_images(folder: str | Path, channels: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """All images of a folder as `(file name, (H, W, C) uint8)`, naming every bad file at once.
+
+    Args:
+        folder: a folder of image files (see `list_images`; other files are ignored).
+        channels: as in `read_image`; None keeps each image's own channels.
+
+    Returns:
+        `(file name, image)` pairs sorted by file name.
+
+    Raises:
+        UserError: the folder is missing or holds no image, or some files are unreadable
+            (all of them named in one message).
+    """
+    channels = _channels(channels)
     images, bad = [], []
     for path in list_images(folder):
         try:
-            images.append((path.name, _decode(path, "RGB")))
+            images.append((path.name, _decode(path, channels)))
         except _DECODE_ERRORS as error:
             reason = str(error).replace(f"'{path}'", "").replace(str(path), "").strip(" :")
             bad.append(f"{path.name} ({reason or type(error).__name__})")

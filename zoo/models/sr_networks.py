@@ -18,7 +18,7 @@ from zoo.layers import BicubicUpsampling, PixelShuffle, ResidualBlock
 SCALES = (2, 3, 4)
 
 
-def build_generator(scale: int = 4, filters: int = 64, blocks: int = 16,
+def build_sr_generator(scale: int = 4, filters: int = 64, blocks: int = 16,
                     residual_scale: float = 1.0, name: str = "generator") -> keras.Model:
     """SR generator: `(B, h, w, 3)` images in [0, 1] -> `(B, h * scale, w * scale, 3)`.
 
@@ -49,7 +49,7 @@ def build_generator(scale: int = 4, filters: int = 64, blocks: int = 16,
     return keras.Model(lr, sr, name=name)
 
 
-def build_discriminator(filters: int = 64, stages: int = 4, dense: int = 1024,
+def build_sr_discriminator(filters: int = 64, stages: int = 4, dense: int = 1024,
                         name: str = "discriminator") -> keras.Model:
     """VGG-style critic: `(B, H, W, 3)` in [0, 1] -> `[logits (B, 1), *features]`.
 

@@ -19,14 +19,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from zoo.models.gan import GAN
+from zoo.models.losses import global_count, global_mean
 from zoo.models.tiling import upscale_images
 
 PHASES = ("pretrain", "gan")
-
-
-def _average(per_example):
-    """Per-example losses -> their sum over the *global* batch, correct on any replica count."""
-    return tf.nn.compute_average_loss(ops.cast(per_example, "float32"))
 
 
 def _bce(logits, label: float):
@@ -39,7 +36,7 @@ def _l1(a, b):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SRGAN(keras.Model):
+class SRGAN(GAN):
     """A generator and a discriminator trained together for x`scale` super-resolution.
 
     Args:
@@ -58,9 +55,7 @@ class SRGAN(keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, scale: int = 4,
                  pretrain_steps: int = 0, pixel_weight: float = 1.0, content_weight: float = 1.0,
                  adversarial_weight: float = 1e-3, vgg_weights: str | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
+        super().__init__(generator, discriminator, **kwargs)
         self.scale = scale
         self.pretrain_steps = pretrain_steps
         self.pixel_weight = pixel_weight
@@ -72,30 +67,6 @@ class SRGAN(keras.Model):
         self._vgg_features = _vgg19_features(vgg_weights) if vgg_weights else None
         self.content_loss_used = "vgg19" if vgg_weights else "discriminator_feature_matching"
         self.built = generator.built and discriminator.built  # both are built functional models
-
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
-
-    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Set both optimizers (Adam 1e-4 by default); wraps them for loss scaling under float16."""
-        super().compile(optimizer=None, **kwargs)
-        g_optimizer = g_optimizer or keras.optimizers.Adam(1e-4)
-        d_optimizer = d_optimizer or keras.optimizers.Adam(1e-4)
-        if keras.config.dtype_policy().name == "mixed_float16":
-            g_optimizer = _loss_scaled(g_optimizer)
-            d_optimizer = _loss_scaled(d_optimizer)
-        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
-
-    def build_optimizers(self) -> None:
-        """Create optimizer slots now (needed before a custom step runs under tf.distribute)."""
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    def finalize_variable_values(self) -> None:
-        """End of training: optimizers with `use_ema=True` replace the weights they trained
-        by their moving averages (what `fit` does for single-optimizer models)."""
-        self.g_optimizer.finalize_variable_values(self.generator.trainable_variables)
-        self.d_optimizer.finalize_variable_values(self.discriminator.trainable_variables)
 
     def begin_step(self, step: int) -> str:
         """Pick the phase for global step `step`; the trainer traces one step per phase."""
@@ -109,41 +80,36 @@ class SRGAN(keras.Model):
         return self._gan_step(lr, hr)
 
     def _pretrain_step(self, lr, hr):
-        g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            pixel = _average(_l1(self.generator(lr, training=True), hr))
-            scaled = self.g_optimizer.scale_loss(pixel)
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+            pixel = global_mean(_l1(self.generator(lr, training=True), hr))
+        self.apply_gradients(self.g_optimizer, tape, pixel, self.generator.trainable_variables)
         return {"pixel_loss": pixel}
 
     def _gan_step(self, lr, hr):
-        g_vars = self.generator.trainable_variables
+        n = global_count(lr)
         with tf.GradientTape() as tape:
             sr = self.generator(lr, training=True)  # (B, H, W, 3); one forward serves both updates
             with tape.stop_recording():
-                d_loss, real_logits = self._discriminator_update(hr, sr)
+                d_loss, real_logits = self._discriminator_update(hr, sr, n)
             fake_logits, *fake_features = self.discriminator(sr, training=True)
-            pixel = _average(_l1(sr, hr))
-            adversarial = _average(_bce(fake_logits, 1.0))
-            content = _average(self._content_loss(sr, hr, fake_features))
+            pixel = global_mean(_l1(sr, hr), n)
+            adversarial = global_mean(_bce(fake_logits, 1.0), n)
+            content = global_mean(self._content_loss(sr, hr, fake_features), n)
             g_loss = (self.pixel_weight * pixel + self.content_weight * content
                       + self.adversarial_weight * adversarial)
-            scaled = self.g_optimizer.scale_loss(g_loss)
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+        self.apply_gradients(self.g_optimizer, tape, g_loss, self.generator.trainable_variables)
         return {"pixel_loss": pixel, "content_loss": content, "adversarial_loss": adversarial,
                 "g_loss": g_loss, "d_loss": d_loss,
-                "d_real": _average(ops.sigmoid(real_logits)[:, 0]),
-                "d_fake": _average(ops.sigmoid(fake_logits)[:, 0])}
+                "d_real": global_mean(ops.sigmoid(real_logits)[:, 0], n),
+                "d_fake": global_mean(ops.sigmoid(fake_logits)[:, 0], n)}
 
-    def _discriminator_update(self, hr, sr):
+    def _discriminator_update(self, hr, sr, n):
         """One discriminator step on real `hr` vs generated `sr`; returns its loss and real logits."""
-        d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(hr, training=True)[0]
             fake_logits = self.discriminator(ops.stop_gradient(sr), training=True)[0]
-            d_loss = _average(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+            d_loss = global_mean(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0), n)
+        self.apply_gradients(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
         return d_loss, real_logits
 
     def _content_loss(self, sr, hr, fake_features):
@@ -156,45 +122,20 @@ class SRGAN(keras.Model):
     def test_step(self, data):
         lr, hr = data
         sr = ops.clip(self.generator(lr, training=False), 0.0, 1.0)
-        return {"pixel_loss": _average(_l1(sr, hr))}
+        return {"pixel_loss": global_mean(_l1(sr, hr))}
 
     def upscale(self, images, tile: int = 128, overlap: int = 16, batch_size: int = 8) -> np.ndarray:
         """Super-resolve uint8 images of any size; see `zoo.models.tiling.upscale_images`."""
         return upscale_images(self.generator, images, self.scale, tile, overlap, batch_size)
 
     def get_config(self):
-        return {**super().get_config(),
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-                "scale": self.scale, "pretrain_steps": self.pretrain_steps,
+        return {**super().get_config(), "scale": self.scale, "pretrain_steps": self.pretrain_steps,
                 "pixel_weight": self.pixel_weight, "content_weight": self.content_weight,
                 "adversarial_weight": self.adversarial_weight, "vgg_weights": None}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-    def get_compile_config(self):
-        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer)}
-
-    def compile_from_config(self, config):
-        optimizers = {k: keras.saving.deserialize_keras_object(v) for k, v in config.items()}
-        self.compile(**optimizers)
-        self.build_optimizers()
 
 
 def _mse(a, b):
     return ops.mean(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")), axis=(1, 2, 3))
-
-
-def _loss_scaled(optimizer):
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return optimizer
-    return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def _vgg19_features(weights: str):

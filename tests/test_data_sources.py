@@ -1,0 +1,327 @@
+"""idx files, text tables, and `load_images` over every kind of source."""
+
+import gzip
+import struct
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from zoo.data import (encode_labels, load_images, read_idx, read_mnist, read_numeric_table,
+                      read_text_table, tfds_dataset)
+from zoo.errors import UserError
+
+# ----------------------------------------------------------------------------- idx files
+
+
+def _idx_bytes(array: np.ndarray, dtype_byte: int) -> bytes:
+    """An idx file by the format's definition, written here independently of the reader."""
+    header = struct.pack(">BBBB", 0, 0, dtype_byte, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def _write_idx(path, array, dtype_byte=0x08):
+    data = _idx_bytes(array, dtype_byte)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def _digits(n, seed=0, size=28):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, size, size), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8)
+
+
+def _mnist_folder(folder, n_train=6, n_test=4, gz=True):
+    folder.mkdir(exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        images, labels = _digits(n, seed)
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+    return folder
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_read_idx_mnist_round_trip(tmp_path, suffix):
+    images, labels = _digits(3)
+    path = _write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", images)
+    assert path.read_bytes()[:4 - 2 * bool(suffix)] == (b"\x1f\x8b" if suffix else b"\x00\x00\x08\x03")
+    read = read_idx(path)
+    assert read.dtype == np.uint8 and read.shape == (3, 28, 28)
+    np.testing.assert_array_equal(read, images)
+    np.testing.assert_array_equal(read_idx(_write_idx(tmp_path / f"l{suffix}", labels)), labels)
+
+
+@pytest.mark.parametrize("dtype, byte", [(np.int8, 0x09), (np.int16, 0x0B), (np.int32, 0x0C),
+                                         (np.float32, 0x0D), (np.float64, 0x0E)])
+def test_read_idx_every_dtype(tmp_path, dtype, byte):
+    array = (np.arange(24).reshape(2, 3, 4) - 12).astype(dtype) * 3
+    read = read_idx(_write_idx(tmp_path / "x.idx", array, byte))
+    assert read.dtype == np.dtype(dtype) and read.dtype.isnative
+    np.testing.assert_array_equal(read, array)
+
+
+def test_read_idx_corruptions(tmp_path):
+    images, _ = _digits(2)
+    good = _idx_bytes(images, 0x08)
+    cases = {
+        "missing.idx": (None, "does not exist"),
+        "bad.gz": (gzip.compress(good)[:-12], "not a valid gzip"),
+        "text.gz": (b"hello, not gzip", "not a valid gzip"),
+        "truncated": (good[:-5], r"has 1579 bytes but its header \(2, 28, 28\) uint8 needs 1584"),
+        "too_long": (good + b"\0", "truncated or damaged"),
+        "magic": (b"\x12\x34" + good[2:], "not an idx file"),
+        "dtype": (good[:2] + b"\x07" + good[3:], "not an idx file"),
+        "empty": (b"", "not an idx file"),
+        "short_header": (good[:9], "truncated inside its header"),
+    }
+    for name, (data, message) in cases.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+        with pytest.raises(UserError, match=message) as error:
+            read_idx(tmp_path / name)
+        assert name in str(error.value)
+
+
+def test_read_mnist_both_splits_and_missing_files(tmp_path):
+    folder = _mnist_folder(tmp_path / "mnist")
+    images, labels = read_mnist(folder, "test")
+    assert images.shape == (4, 28, 28) and labels.shape == (4,) and labels.dtype == np.uint8
+    np.testing.assert_array_equal(images, _digits(4, 1)[0])
+    assert read_mnist(folder)[0].shape == (6, 28, 28)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(UserError, match="lacks t10k-labels-idx1-ubyte"):
+        read_mnist(folder, "test")
+    with pytest.raises(UserError, match=r"lacks t10k-images-idx3-ubyte\(\.gz\), t10k-labels"):
+        read_mnist(tmp_path, "test")
+    with pytest.raises(UserError, match="unknown MNIST split 'val'"):
+        read_mnist(folder, "val")
+    _write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))  # raw, 3 labels, 4 images
+    with pytest.raises(UserError, match="holds shape \\(3,\\) but .* holds 4 images"):
+        read_mnist(folder, "test")
+
+
+# ----------------------------------------------------------------------------- text tables
+
+def test_read_text_table_headerless_ag_news_style(tmp_path):
+    path = tmp_path / "news.csv"
+    path.write_text('"3","Wall St. Bears","Short-sellers, Wall Street\'s dwindling band"\n'
+                    '\n"4","Title two","Line one\nline two"\n')
+    texts, labels = read_text_table(path)
+    assert labels == ["3", "4"]
+    assert texts == ["Wall St. Bears Short-sellers, Wall Street's dwindling band",
+                     "Title two Line one\nline two"]
+    assert read_text_table(path, text_column=1)[0] == ["Wall St. Bears", "Title two"]
+    assert read_text_table(path, text_column="2", label_column=1)[1] == ["Wall St. Bears", "Title two"]
+
+
+def test_read_text_table_header_by_default_name_and_index(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,Text,Label\n1,good film,pos\n2,\"bad, long\",neg\n")
+    assert read_text_table(path) == (["good film", "bad, long"], ["pos", "neg"])
+    assert read_text_table(path, text_column="id", label_column=2) == (["1", "2"], ["pos", "neg"])
+    path.write_text("label,title,body_text\n1,a,b\n2,c,d\n")  # no text-like name: the rest joined
+    assert read_text_table(path) == (["a b", "c d"], ["1", "2"])
+
+
+def test_read_text_table_tsv_by_suffix_and_sniffed(tmp_path):
+    (tmp_path / "a.tsv").write_text("sentence\tsentiment\nit, was; good\t1\nno\t0\n")
+    assert read_text_table(tmp_path / "a.tsv") == (["it, was; good", "no"], ["1", "0"])
+    (tmp_path / "b.txt").write_text("text\tlabel\nhello world\tx\nbye now\ty\n")
+    assert read_text_table(tmp_path / "b.txt") == (["hello world", "bye now"], ["x", "y"])
+    (tmp_path / "c.txt").write_text("x|hello\ny|bye\n")
+    assert read_text_table(tmp_path / "c.txt", delimiter="|") == (["hello", "bye"], ["x", "y"])
+
+
+def test_read_text_table_missing_column_lists_existing(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("id,text,label\n1,a,x\n")
+    with pytest.raises(UserError, match=r"'words' does not exist.*t.csv.*0: 'id', 1: 'text', 2: 'label'"):
+        read_text_table(path, text_column="words")
+    with pytest.raises(UserError, match="label column 7 does not exist.*3 column"):
+        read_text_table(path, label_column=7)
+    path.write_text("id,words\n1,a\n")
+    with pytest.raises(UserError, match="'tag' does not exist.*0: 'id', 1: 'words'"):
+        read_text_table(path, text_column="words", label_column="tag")
+    path.write_text("1,a\n2,b\n")
+    with pytest.raises(UserError, match="'text' does not exist.*no header row.*0..1"):
+        read_text_table(path, text_column="text")
+    with pytest.raises(UserError, match="same"):
+        read_text_table(path, text_column=0)
+
+
+def test_read_text_table_short_rows_empty_and_header_only(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("1,a,b\n2,c,d\n3\n")
+    with pytest.raises(UserError, match="t.csv line 3 has 1 field"):
+        read_text_table(path, text_column=2)
+    path.write_text(" \n\n")
+    with pytest.raises(UserError, match="t.csv is empty"):
+        read_text_table(path)
+    path.write_text("text,label\n")
+    with pytest.raises(UserError, match="header but no data rows"):
+        read_text_table(path)
+    with pytest.raises(UserError, match="does not exist"):
+        read_text_table(tmp_path / "nope.csv")
+
+
+def test_read_text_table_non_utf8_bytes_are_replaced(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"\xef\xbb\xbftext,label\ncaf\xe9 cr\xe8me,x\nna\xc3\xafve,y\n")  # BOM, Latin-1, UTF-8
+    texts, labels = read_text_table(path)
+    assert texts == ["caf\ufffd cr\ufffdme", "na\u00efve"] and labels == ["x", "y"]
+
+
+def test_encode_labels_natural_order_and_unseen():
+    names, train, other = encode_labels(["10", "2", "1", "2"], ["2", "99", "10"])
+    assert names == ["1", "2", "10"]
+    assert train.tolist() == [2, 1, 0, 1] and train.dtype == np.int32
+    assert other.tolist() == [1, -1, 2]
+    names, _, none = encode_labels(["b", "Apple", "c", 3])
+    assert names == ["3", "Apple", "b", "c"] and none is None
+
+
+def test_encode_labels_needs_two_classes():
+    with pytest.raises(UserError, match="at least 2 classes.*only 'spam'"):
+        encode_labels(["spam", "spam"])
+    with pytest.raises(UserError, match="at least 2 classes"):
+        encode_labels([])
+
+
+def test_read_numeric_table(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b,c\n1,2.5,-3\n4e1, 5 ,6\n")
+    values, names = read_numeric_table(path)
+    assert names == ["a", "b", "c"] and values.dtype == np.float32
+    np.testing.assert_array_equal(values, [[1, 2.5, -3], [40, 5, 6]])
+    (tmp_path / "y.tsv").write_text("1\t2\n3\t4\n")
+    values, names = read_numeric_table(tmp_path / "y.tsv")
+    assert names == ["column_0", "column_1"] and values.shape == (2, 2)
+
+
+def test_read_numeric_table_errors(tmp_path):
+    path = tmp_path / "x.csv"
+    for text, message in [("a,b\n1,2\n3,x\n", "line 3, column 'b': 'x' is not a finite number"),
+                          ("a,b\n1,2\n3,\n", "line 3, column 'b': '' is not"),
+                          ("1,2\nnan,2\n", "line 2, column 'column_0': 'nan'"),
+                          ("a,b\n1,2\n3\n", "line 3 has 1 field"),
+                          ("a,b\n", "no data rows"), ("", "is empty")]:
+        path.write_text(text)
+        with pytest.raises(UserError, match=message):
+            read_numeric_table(path)
+
+
+# ----------------------------------------------------------------------------- load_images
+
+def test_load_images_mnist_folder_and_single_file(tmp_path):
+    folder = _mnist_folder(tmp_path / "mnist", gz=False)
+    images, labels, names = load_images(str(folder), split="test")
+    assert images.shape == (4, 28, 28, 1) and images.dtype == np.float32
+    np.testing.assert_allclose(images[..., 0], _digits(4, 1)[0] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(labels, _digits(4, 1)[1])
+    assert labels.dtype == np.int32 and names == [str(i) for i in range(len(names))]
+    images, labels, _ = load_images(str(folder), channels=3, size=(8, 8), limit=2,
+                                    value_range=(-1.0, 1.0))
+    assert images.shape == (2, 8, 8, 3) and labels.shape == (2,)
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    single, labels, _ = load_images(str(folder / "train-images-idx3-ubyte"))
+    assert single.shape == (6, 28, 28, 1) and labels.shape == (6,)
+    (folder / "train-labels-idx1-ubyte").unlink()
+    assert load_images(str(folder / "train-images-idx3-ubyte"))[1:] == (None, None)
+
+
+def test_load_images_class_folders_mixed_sizes_and_modes(tmp_path):
+    root = tmp_path / "shapes"
+    for split, n in (("train", 2), ("test", 1)):
+        for label in ("zebra", "cat"):
+            (root / split / label).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (10 + i, 7), (200, 0, 0)).save(root / split / label / f"{i}.png")
+        Image.new("LA", (5, 5), (90, 255)).save(root / split / "cat" / "la.png")
+        Image.fromarray(np.full((9, 9), 65535, np.uint16)).save(root / split / "zebra" / "16.png")
+    images, labels, names = load_images(str(root), channels=3, size=(4, 6))
+    assert names == ["cat", "zebra"] and images.shape == (6, 4, 6, 3)
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_allclose(images[0, 0, 0], np.array([200, 0, 0]) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(images[2], 90 / 255.0, rtol=1e-6)  # la.png: gray replicated
+    np.testing.assert_allclose(images[5], 1.0)  # 16-bit white stays white, not clipped
+    test_images, test_labels, _ = load_images(str(root), split="test", channels=1, size=(4, 6))
+    assert test_images.shape == (4, 4, 6, 1) and test_labels.tolist() == [0, 0, 1, 1]
+    with pytest.raises(UserError, match="different sizes: .*is 10x7, .*pass a size"):
+        load_images(str(root))
+    with pytest.raises(UserError, match="no 'validation' subfolder"):
+        load_images(str(root), split="validation", size=(4, 4))
+    limited, labels, _ = load_images(str(root), size=(4, 4), limit=4)
+    assert limited.shape == (4, 4, 4, 1) and set(labels.tolist()) == {0, 1}
+
+
+def test_load_images_flat_folder_and_value_range(tmp_path):
+    Image.fromarray(np.array([[0, 255]], np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.array([[51, 102, 0, 255]], np.uint8).reshape(1, 1, 4), "RGBA").save(tmp_path / "b.png")
+    images, labels, names = load_images(str(tmp_path), size=(1, 2), value_range=(-1.0, 1.0))
+    assert labels is None and names is None and images.shape == (2, 1, 2, 1)
+    np.testing.assert_allclose(images[0, 0, :, 0], [-1.0, 1.0])
+    rgba, _, _ = load_images(str(tmp_path), channels=4, value_range=(0.0, 255.0), size=(1, 2))
+    np.testing.assert_allclose(rgba[1, 0, 0], [51, 102, 0, 255])
+    np.testing.assert_allclose(rgba[0, 0, 1], [255, 255, 255, 255])
+
+
+def test_load_images_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_images(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no images"):
+        load_images(str(tmp_path / "empty"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    (tmp_path / "other" / "sub").mkdir()
+    with pytest.raises(UserError, match="holds no images, no class subfolders"):
+        load_images(str(tmp_path / "other"))
+    with pytest.raises(UserError, match="is not an image source"):
+        load_images(str(tmp_path / "other" / "notes.txt"))
+    _mnist_folder(tmp_path / "half")
+    (tmp_path / "half" / "t10k-images-idx3-ubyte.gz").unlink()
+    (tmp_path / "half" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(UserError, match="lacks t10k-images"):
+        load_images(str(tmp_path / "half"), split="test")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_text("not a png")
+    with pytest.raises(UserError, match="1 unreadable.*x.png"):
+        load_images(str(tmp_path / "bad"))
+    for kwargs, message in [({"channels": 5}, "channels"), ({"size": (0, 4)}, "size"),
+                            ({"limit": 0}, "limit")]:
+        with pytest.raises(UserError, match=message):
+            load_images(str(tmp_path / "bad"), **kwargs)
+
+
+def test_load_images_embedded_asset():
+    images, labels, _ = load_images("assets:sr/Set5", channels=3, size=(16, 16), limit=2)
+    assert images.shape == (2, 16, 16, 3) and labels is None
+
+
+# ----------------------------------------------------------------------------- TFDS
+
+def test_load_images_tfds_mocked():
+    with warnings.catch_warnings(), tfds.testing.mock_data(num_examples=5):
+        warnings.simplefilter("ignore")
+        images, labels, names = load_images("tfds:mnist", split="test", channels=3, size=(8, 8))
+    assert images.shape == (5, 8, 8, 3) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert labels.shape == (5,) and labels.dtype == np.int32 and 0 <= labels.min() <= labels.max() <= 9
+    assert names == [str(i) for i in range(10)]
+
+
+def test_tfds_not_prepared_never_downloads(tmp_path, monkeypatch):
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(tmp_path))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
+    with pytest.raises(UserError, match="TFDS dataset mnist is not available offline "
+                                        rf"\(not prepared in {tmp_path}.*pass a folder"):
+        load_images("tfds:mnist")
+    with pytest.raises(UserError, match="cannot load TFDS dataset 'no_such_dataset_zz': .*not found\\.$"):
+        tfds_dataset("tfds:no_such_dataset_zz", "train")

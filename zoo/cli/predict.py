@@ -1,0 +1,106 @@
+"""`python -m zoo predict MODEL TEXT... [--file F] [--json]`: classify texts or samples.
+
+A text classifier has `predict_texts(list of str) -> list of dict`; a classifier of numeric
+samples has `predict_samples((N, D) float array) -> list of dict`. Each dict holds `label` (the
+class name), `probabilities` (`{class name: probability}`) and optionally `attention` (the top
+words, as words or `(word, weight)` pairs). Inputs are the TEXT arguments, then the lines of
+--file (for samples: each TEXT is one comma-separated row; --file is a .npy array or a CSV).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.cli.common import USES, dump_json, has_methods, load_for, say
+from zoo.errors import UserError
+
+
+def _lines(path: str) -> list[str]:
+    """The non-blank lines of a UTF-8 text file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"--file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read --file {path} as UTF-8 text: {error}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _rows(path: str) -> np.ndarray:
+    """`(N, D)` float samples from a .npy file or a CSV (commas or spaces) file."""
+    if not Path(path).is_file():
+        raise UserError(f"--file {path} does not exist")
+    try:
+        if path.endswith(".npy"):
+            return np.atleast_2d(np.load(path, allow_pickle=False).astype(np.float32))
+        delimiter = "," if "," in Path(path).read_text(encoding="utf-8") else None
+        return np.loadtxt(path, delimiter=delimiter, ndmin=2, dtype=np.float32)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read samples from --file {path}: {error}") from None
+
+
+def _samples(texts: list[str], file: str | None) -> tuple[np.ndarray, list[str]]:
+    """Samples from TEXT rows and --file, and how each is shown."""
+    rows = []
+    for text in texts:
+        try:
+            rows.append([float(value) for value in text.replace(",", " ").split()])
+        except ValueError:
+            raise UserError(f"{text!r} is not a comma-separated row of numbers; this model "
+                            "classifies numeric samples") from None
+    shown = list(texts)
+    if file is not None:
+        from_file = _rows(file)
+        rows += from_file.tolist()
+        shown += [f"{file}[{i}]" for i in range(len(from_file))]
+    if len({len(row) for row in rows}) > 1:
+        raise UserError(f"samples differ in length: {sorted({len(row) for row in rows})} values")
+    return np.asarray(rows, np.float32), shown
+
+
+def _predict(model: Any, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
+    """Run the model's predict method on every input; results and how each input is shown."""
+    if has_methods(model, "predict_texts"):
+        texts = list(args.texts) + (_lines(args.file) if args.file is not None else [])
+        if not texts:
+            raise UserError("nothing to predict: pass TEXT arguments or --file F (one text per line)")
+        return list(model.predict_texts(texts)), texts
+    samples, shown = _samples(list(args.texts), args.file)
+    if not shown:
+        raise UserError("nothing to predict: pass samples as comma-separated TEXT rows or --file F "
+                        "(.npy or CSV)")
+    return list(model.predict_samples(samples)), shown
+
+
+def _attention(result: dict) -> str:
+    words = result.get("attention") or []
+    shown = [w if isinstance(w, str) else f"{w[0]} {float(w[1]):.2f}" for w in words]
+    return f"  (attention: {', '.join(shown)})" if shown else ""
+
+
+def format_line(shown: str, result: dict) -> str:
+    """`label probability  input  (attention: ...)` for one prediction."""
+    probability = float(result.get("probabilities", {}).get(result["label"], float("nan")))
+    return f"{result['label']} {probability:.3f}  {shown}{_attention(result)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print one line per input, or one JSON object `{"model", "predictions": [...]}`."""
+    if not args.texts and args.file is None:
+        raise UserError("nothing to predict: pass TEXT arguments or --file F")
+    model = load_for(args.model, USES["predict"])
+    results, shown = _predict(model, args)
+    if len(results) != len(shown):
+        raise RuntimeError(f"{type(model).__name__} returned {len(results)} predictions for "
+                           f"{len(shown)} inputs")
+    if args.json:
+        predictions = [{"input": s, **result} for s, result in zip(shown, results)]
+        print(dump_json({"model": args.model, "predictions": predictions}))
+    else:
+        for s, result in zip(shown, results):
+            say(format_line(s, result))
+    return 0

@@ -1,0 +1,255 @@
+"""Delimited text files: labelled text tables (CSV/TSV) and numeric tables.
+
+Files are decoded as UTF-8 (a byte-order mark is dropped); bytes that are not valid UTF-8
+become U+FFFD (the replacement character) instead of failing, so a stray Latin-1 byte costs
+one character, not the file. The delimiter is a tab for `.tsv` files, else sniffed among
+comma, tab, semicolon and `|` (comma when unsure).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data.assets import resolve_source
+from zoo.errors import UserError
+
+# Header names recognised when no column is given (compared case-insensitively).
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "tweet", "comment", "message")
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "topic", "y")
+_DELIMITERS = ",\t;|"
+
+Rows = list[tuple[int, list[str]]]  # (line number, fields)
+
+
+def read_rows(path: str | Path, delimiter: str | None = None) -> Rows:
+    """The non-blank rows of a delimited text file with their 1-based line numbers.
+
+    Args:
+        path: the file (or `assets:NAME`).
+        delimiter: the field separator; None: tab for `.tsv`, else sniffed.
+
+    Returns:
+        `(line number, fields)` for every row that is not blank.
+
+    Raises:
+        UserError: the file is missing, empty, or not parseable as delimited text.
+    """
+    path = Path(resolve_source(str(path)))
+    if not path.is_file():
+        raise UserError(f"table file {path} does not exist: pass a CSV or TSV file")
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    if not text.strip():
+        raise UserError(f"table file {path} is empty: pass a CSV or TSV file with rows")
+    delimiter = delimiter or _guess_delimiter(path, text)
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    rows = []
+    try:
+        for fields in reader:
+            if any(field.strip() for field in fields):
+                rows.append((reader.line_num, fields))
+    except csv.Error as error:
+        raise UserError(f"cannot parse {path} line {reader.line_num}: {error}") from None
+    return rows
+
+
+def _guess_delimiter(path: Path, text: str) -> str:
+    """Tab for `.tsv`; else what csv.Sniffer finds in the first lines; comma when unsure."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        return csv.Sniffer().sniff(text[:65536], delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def read_text_table(path: str | Path, text_column: int | str | None = None,
+                    label_column: int | str | None = None,
+                    delimiter: str | None = None) -> tuple[list[str], list[str]]:
+    """Texts and their labels from a CSV/TSV file, with or without a header row.
+
+    The first row is a header when it holds a requested column name or a usual name
+    (text, sentence, review, ...; label, class, category, ...). Defaults: with a header,
+    the columns named like text and label; without one (AG News style: label, title,
+    description), label = column 0. When no text column is given or named, the text is
+    every other column joined with a space.
+
+    Args:
+        path: the file (or `assets:NAME`); see the module docstring for decoding.
+        text_column: a header name, or a 0-based index (int or numeric string).
+        label_column: likewise.
+        delimiter: the field separator; None: tab for `.tsv`, else sniffed.
+
+    Returns:
+        `(texts, labels)`, one string each per row (labels stripped of spaces).
+
+    Raises:
+        UserError: the file is missing or empty, has no data rows, a column does not exist
+            (the message lists those that do), or a row has too few fields (named by line).
+    """
+    rows = read_rows(path, delimiter)
+    header = _header(rows[0][1], (text_column, label_column))
+    data = rows[1:] if header else rows
+    if not data:
+        raise UserError(f"table file {path} has a header but no data rows")
+    width = len(rows[0][1])
+    label = _label_index(path, header, width, label_column)
+    text = None if text_column is None else _index(path, header, width, text_column, "text")
+    if text is None and header:
+        text = next((_find(header, n) for n in TEXT_NAMES if _find(header, n) is not None), None)
+    if text == label:
+        raise UserError(f"{path}: the text and label columns are the same ({label}): pass "
+                        "different columns")
+    need = max(label, -1 if text is None else text) + 1
+    for line, fields in data:
+        if len(fields) < need:
+            raise UserError(f"{path} line {line} has {len(fields)} field(s) but column {need - 1} "
+                            "is needed: fix that row (a missing delimiter or quote?)")
+    texts = [_text(fields, text, label) for _, fields in data]
+    return texts, [fields[label].strip() for _, fields in data]
+
+
+def _header(first: list[str], wanted: Iterable[int | str | None]) -> list[str] | None:
+    """The first row's names (stripped) if it looks like a header, else None."""
+    names = {field.strip().lower() for field in first}
+    asked = {w.strip().lower() for w in wanted if isinstance(w, str) and not _is_int(w)}
+    usual = set(TEXT_NAMES) | set(LABEL_NAMES)
+    return [field.strip() for field in first] if names & (asked | usual) else None
+
+
+def _find(header: list[str] | None, name: str) -> int | None:
+    """The index of a header name, compared case-insensitively; None when absent."""
+    lower = [h.lower() for h in header or []]
+    return lower.index(name.strip().lower()) if name.strip().lower() in lower else None
+
+
+def _is_int(value: str) -> bool:
+    return value.strip().lstrip("-").isdigit()
+
+
+def _index(path, header: list[str] | None, width: int, column: int | str, role: str) -> int:
+    """The 0-based index of a column given by index or header name."""
+    if isinstance(column, int) or _is_int(column):
+        index = int(column)
+        if not 0 <= index < width:
+            raise UserError(f"{role} column {index} does not exist in {path}: it has {width} "
+                            f"column(s), {_describe(header, width)}")
+        return index
+    index = _find(header, column)
+    if index is None:
+        raise UserError(f"{role} column {column!r} does not exist in {path}: "
+                        f"{_describe(header, width)}; pass one of them or a 0-based index")
+    return index
+
+
+def _label_index(path, header: list[str] | None, width: int, column: int | str | None) -> int:
+    """The label column: the one given, else one named like a label, else column 0 (no header)."""
+    if column is not None:
+        return _index(path, header, width, column, "label")
+    if header is None:
+        return 0
+    for name in LABEL_NAMES:
+        if _find(header, name) is not None:
+            return _find(header, name)
+    raise UserError(f"no label column found in {path}: {_describe(header, width)}; "
+                    "pass the label column by name or 0-based index")
+
+
+def _describe(header: list[str] | None, width: int) -> str:
+    if header is None:
+        return f"it has no header row, so pass a 0-based index (0..{width - 1})"
+    return "the columns are " + ", ".join(f"{i}: {name!r}" for i, name in enumerate(header))
+
+
+def _text(fields: list[str], text: int | None, label: int) -> str:
+    """One column's text, or all columns but the label joined with a space."""
+    if text is not None:
+        return fields[text].strip()
+    return " ".join(f.strip() for i, f in enumerate(fields) if i != label and f.strip())
+
+
+def _natural_key(name: str) -> tuple:
+    """Numbers first, in numeric order; then strings alphabetically (case-insensitive)."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, name.casefold(), name)
+
+
+def encode_labels(train_labels: Sequence, other_labels: Sequence | None = None
+                  ) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Class names and integer ids for training labels (and, say, validation labels).
+
+    Args:
+        train_labels: one label per training example (strings or numbers; compared as strings).
+        other_labels: labels of another split, encoded with the training classes.
+
+    Returns:
+        `(class_names, train_ids, other_ids)`: names sorted naturally (numbers numerically,
+        then strings alphabetically), int32 ids into them, and int32 ids of `other_labels`
+        (None when not given) where a label not seen in training is -1: callers drop or
+        count those rows, the model never sees an id it has no output for.
+
+    Raises:
+        UserError: the training labels hold fewer than 2 classes.
+    """
+    train = [str(label).strip() for label in train_labels]
+    names = sorted(set(train), key=_natural_key)
+    if len(names) < 2:
+        found = f"only {names[0]!r}" if names else "no labels"
+        raise UserError(f"a classifier needs at least 2 classes in the training labels, found {found}: "
+                        "check the label column")
+    ids = {name: i for i, name in enumerate(names)}
+    train_ids = np.array([ids[label] for label in train], np.int32)
+    if other_labels is None:
+        return names, train_ids, None
+    other_ids = np.array([ids.get(str(label).strip(), -1) for label in other_labels], np.int32)
+    return names, train_ids, other_ids
+
+
+def read_numeric_table(path: str | Path, delimiter: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """A table of numbers (e.g. features for a SOM), with or without a header row.
+
+    The first row is a header when any of its cells is not a number.
+
+    Args:
+        path: the file (or `assets:NAME`).
+        delimiter: the field separator; None: tab for `.tsv`, else sniffed.
+
+    Returns:
+        `(values, column_names)`: float32 `(N, D)`, and D names (the header's, else
+        "column_0", "column_1", ...).
+
+    Raises:
+        UserError: the file is missing or empty, has no data rows, a row has another number
+            of fields than the first, or a cell is not a finite number (line and column named).
+    """
+    rows = read_rows(path, delimiter)
+    first = [cell.strip() for cell in rows[0][1]]
+    has_header = not all(_is_number(cell) for cell in first)
+    names = first if has_header else [f"column_{i}" for i in range(len(first))]
+    data = rows[1:] if has_header else rows
+    if not data:
+        raise UserError(f"numeric table {path} has a header but no data rows")
+    values = np.empty((len(data), len(names)), np.float32)
+    for r, (line, fields) in enumerate(data):
+        if len(fields) != len(names):
+            raise UserError(f"{path} line {line} has {len(fields)} field(s), the first row "
+                            f"{len(names)}: every row needs one value per column")
+        for c, cell in enumerate(fields):
+            if not _is_number(cell):
+                raise UserError(f"{path} line {line}, column {names[c]!r}: {cell.strip()!r} is not a "
+                                "finite number; a numeric table holds numbers only")
+            values[r, c] = float(cell)
+    return values, names
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False
