@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from train.recipes import get_recipe  # noqa: E402
-from train.trainer import build, distribute  # noqa: E402
+from train.trainer import build, distribute, make_step_function  # noqa: E402
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "srresnet_torch.py"
 
@@ -76,7 +76,7 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
     model = built.model
     if hasattr(model, "begin_step"):
         model.begin_step(0)
-    step = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)))
+    step = make_step_function(strategy, model.train_step)  # the trainer's own step
     iterator = iter(distribute(strategy, built.train_data))
     for _ in range(3):  # trace, warm up, fill the prefetch buffer
         tf.nest.map_structure(lambda t: t.numpy(), step(next(iterator)))

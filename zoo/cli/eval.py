@@ -38,7 +38,7 @@ def _run_sr(model: Any, args: argparse.Namespace) -> dict:
     images = sr_eval_images(args.data, model.scale)
     scores = evaluate_sr(model, images, model.scale, args.tile, args.overlap,
                          progress=lambda items: progress(items, "eval", lambda item: item[0]))
-    return {"scale": scores["scale"], "n_images": scores["n_images"], "data": args.data, **scores}
+    return {**scores, "data": args.data}
 
 
 def _sr_table(report: dict, args: argparse.Namespace) -> str:

@@ -30,12 +30,17 @@ def list_images(folder: str | Path) -> list[Path]:
         raise UserError(f"data folder {folder} does not exist: pass --data with a folder of images")
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder: pass --data with a folder of PNG/JPEG/BMP images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-                   and not p.name.startswith(".") and p.is_file())
+    files = image_files(folder)
     if not files:
         raise UserError(f"data folder {folder} holds no PNG, JPEG or BMP image "
                         "(TIFF, GIF and WebP are read too): pass a folder of images")
     return files
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly in `folder` (by suffix), sorted; hidden files skipped."""
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
 
 
 MODES_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -130,16 +135,28 @@ def read_images(folder: str | Path, channels: int | None = None) -> list[tuple[s
         UserError: the folder is missing or holds no image, or some files are unreadable
             (all of them named in one message).
     """
+    files = list_images(folder)
+    return list(zip([p.name for p in files], read_image_files(files, channels, f" in {folder}"), strict=True))
+
+
+def read_image_files(files: list[Path], channels: int | None = None, where: str = "") -> list[np.ndarray]:
+    """Decode every file as `read_image` does, or raise one UserError naming every bad file.
+
+    Args:
+        files: image paths.
+        channels: as in `read_image`.
+        where: added to the message after "unreadable image file(s)", e.g. " in data/".
+    """
     channels = _channels(channels)
     images, bad = [], []
-    for path in list_images(folder):
+    for path in files:
         try:
-            images.append((path.name, _decode(path, channels)))
+            images.append(_decode(path, channels))
         except _DECODE_ERRORS as error:
             reason = str(error).replace(f"'{path}'", "").replace(str(path), "").strip(" :")
-            bad.append(f"{path.name} ({reason or type(error).__name__})")
+            bad.append(f"{path} ({reason or type(error).__name__})")
     if bad:
-        raise UserError(f"{len(bad)} unreadable image file(s) in {folder}: " + "; ".join(bad))
+        raise UserError(f"{len(bad)} unreadable image file(s){where}: " + "; ".join(bad))
     return images
 
 

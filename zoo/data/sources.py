@@ -16,7 +16,7 @@ from PIL import Image
 
 from zoo.data.assets import resolve_source
 from zoo.data.idx import find_mnist_files, read_idx_pair, read_mnist
-from zoo.data.images import IMAGE_SUFFIXES, MODES_BY_CHANNELS, read_image
+from zoo.data.images import MODES_BY_CHANNELS, image_files, read_image_files
 from zoo.errors import UserError
 
 TFDS_PREFIX = "tfds:"
@@ -114,7 +114,7 @@ def _labels_beside(path: Path) -> Path | None:
 
 
 def _has_images(folder: Path) -> bool:
-    return bool(_list(folder))
+    return bool(image_files(folder))
 
 
 def _image_files(root: Path, split: str, limit: int | None
@@ -127,38 +127,19 @@ def _image_files(root: Path, split: str, limit: int | None
         raise UserError(f"{root} has no {split!r} subfolder (it has "
                         f"{', '.join(p.name for p in folders)}): add one or pass its parent folder")
     if _has_images(root):
-        files, labels, names = _list(root), None, None
+        files, labels, names = image_files(root), None, None
     else:
         classes = [p for p in folders if _has_images(p)]
         if not classes:
             raise UserError(f"{root} holds no images, no class subfolders of images and no MNIST "
                             "idx files: pass a folder of PNG/JPEG/BMP images")
-        pairs = [(path, i) for i, folder in enumerate(classes) for path in _list(folder)]
+        pairs = [(path, i) for i, folder in enumerate(classes) for path in image_files(folder)]
         files, labels, names = [p for p, _ in pairs], [i for _, i in pairs], [p.name for p in classes]
     if limit and limit < len(files):  # a fixed subset spread over all classes
         keep = np.sort(np.random.default_rng(0).choice(len(files), limit, replace=False))
         files = [files[i] for i in keep]
         labels = None if labels is None else [labels[i] for i in keep]
     return files, labels, names
-
-
-def _list(folder: Path) -> list[Path]:
-    """The image files directly in `folder`, sorted; hidden files skipped."""
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
-
-
-def _read_all(files: list[Path], channels: int) -> list[np.ndarray]:
-    """Every file decoded, or one UserError naming every bad file."""
-    images, bad = [], []
-    for path in files:
-        try:
-            images.append(read_image(path, channels))
-        except UserError as error:
-            bad.append(str(error))
-    if bad:
-        raise UserError(f"{len(bad)} unreadable image file(s): " + "; ".join(bad))
-    return images
 
 
 # ----------------------------------------------------------------------------- arrays
@@ -273,7 +254,7 @@ def _from_path(path: Path, split: str, channels: int, size: tuple[int, int] | No
             images = np.stack([_resize(image, size) for image in images])
         return images, labels, names
     files, labels, names = _image_files(path, split, limit)
-    batch = _stack(_read_all(files, channels), [str(f.relative_to(path)) for f in files], size, str(path))
+    batch = _stack(read_image_files(files, channels), [str(f.relative_to(path)) for f in files], size, str(path))
     return batch, None if labels is None else np.array(labels, np.int32), names
 
 
