@@ -7,6 +7,8 @@ and presets import no TensorFlow (so `--help` is quick); `build` imports what it
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,9 +28,10 @@ class Recipe:
 
 
 def _registry() -> dict[str, Recipe]:
-    from train.recipes import gan_superres
-
-    return {recipe.name: recipe for recipe in (gan_superres.RECIPE,)}
+    """Every module in this package is one recipe, exposing `RECIPE` (a file = a NAME)."""
+    recipes = [importlib.import_module(f"{__name__}.{module.name}").RECIPE
+               for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
+    return {recipe.name: recipe for recipe in recipes}
 
 
 RECIPES: dict[str, Recipe] = _registry()
