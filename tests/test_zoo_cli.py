@@ -537,7 +537,16 @@ def test_eval_dispatch_table_takes_a_new_model_kind(w, capsys, monkeypatch):
     assert (code, out, err) == (0, "toy table of ToySampler\n", "")
     code, out, _ = _main(_eval(w, w.root / "sampler.keras", None, "--json"), capsys)
     assert json.loads(out) == {"kind": "ToySampler", "data": str(w.data)}
-    assert cli_eval.evaluation_for(w.model) is cli_eval.EVALUATIONS[0]  # SR first
+    assert cli_eval.evaluations_for(w.model) == [cli_eval.EVALUATIONS[0]]  # SR only
+
+    second = cli_eval.Evaluation(can=lambda model: True, needs="anything",
+                                 run=lambda model, args: {"seed": args.seed},
+                                 table=lambda report, args: f"seed {report['seed']}")
+    monkeypatch.setattr(cli_eval, "EVALUATIONS", (row, second))
+    code, out, err = _main(_eval(w, w.root / "sampler.keras", None, "--seed", "3"), capsys)
+    assert (code, out) == (0, "toy table of ToySampler\n\nseed 3\n"), err  # every row that applies
+    code, out, _ = _main(_eval(w, w.root / "sampler.keras", None, "--json"), capsys)
+    assert json.loads(out) == {"kind": "ToySampler", "data": str(w.data), "seed": 0}  # one merged report
 
 
 def test_eval_gray_images_in_process(w, capsys, tmp_path):

@@ -1,6 +1,7 @@
 """Inference command line: use a saved zoo model by what it can do.
 
-    python -m zoo eval MODEL_OR_RUN_DIR --data DIR [--scale S] [--json] [--tile T] [--overlap O]
+    python -m zoo eval MODEL_OR_RUN_DIR [--data D] [--scale S] [--k K] [--samples N] [--limit N]
+                                        [--seed S] [--json] [--tile T] [--overlap O]
     python -m zoo upscale MODEL IN... -o OUT [--tile T] [--overlap O]
     python -m zoo sample MODEL -n N -o grid.png [--seed S] [--label L] [--interpolate]
     python -m zoo predict MODEL TEXT... [--file F] [--json]
@@ -58,9 +59,16 @@ def _add_eval(commands) -> None:
                              "PSNR/SSIM of the model and bicubic (BT.601 studio-range Y, "
                              "`scale` pixels shaved).")
     _model_argument(ev, "MODEL_OR_RUN_DIR")
-    ev.add_argument("--data", required=True,
-                    help="folder of HR images, assets:NAME, or tfds:NAME[/CONFIG]")
+    ev.add_argument("--data", help="held-out data: a folder of images, a file, assets:NAME or "
+                    "tfds:NAME[/CONFIG] (required for super-resolution; generative models: "
+                    "default assets:mnist)")
     ev.add_argument("--scale", type=int, help="evaluation scale (default and only choice: the model's)")
+    ev.add_argument("--k", type=int, help="importance samples per image for a VAE's IW-NLL "
+                    "(default: the model family's, printed with the result)")
+    ev.add_argument("--samples", type=int, help="generated samples for the Frechet classifier "
+                    "distance (default 5000)")
+    ev.add_argument("--limit", type=int, help="use at most this many held-out examples (default all)")
+    ev.add_argument("--seed", type=int, default=0, help="random seed of sampling (default 0)")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _add_tiling(ev)
 

@@ -1,8 +1,9 @@
-"""`python -m zoo eval MODEL_OR_RUN_DIR --data DIR [--json]`: score a model on held-out data.
+"""`python -m zoo eval MODEL_OR_RUN_DIR [--data D] [--json]`: score a model on held-out data.
 
-The evaluation is chosen by what the model can do, from the table `EVALUATIONS`; a new model
-kind plugs in with one more `Evaluation` row (e.g. a VAE with `evaluate_data`), and its report
-is printed as a table or, with --json, as one JSON object.
+The evaluations are chosen by what the model can do, from the table `EVALUATIONS`; a new model
+kind plugs in with one more `Evaluation` row. Every row that applies runs (a VAE gets its
+likelihood and its sample quality); their reports are merged into one JSON object (rows use
+distinct keys) and printed as one table each, or as that JSON object with --json.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class Evaluation:
 
 def _run_sr(model: Any, args: argparse.Namespace) -> dict:
     """PSNR/SSIM of the model and of bicubic on `--data`, in the published convention."""
+    if args.data is None:
+        raise UserError("evaluating a super-resolution model needs --data: a folder of HR images, "
+                        "assets:NAME (e.g. assets:sr/Set5) or tfds:NAME[/CONFIG]")
     if args.scale is not None and args.scale != model.scale:
         raise UserError(f"--scale {args.scale} does not match the model, which upscales x{model.scale}: "
                         f"drop --scale or pass --scale {model.scale}")
@@ -59,25 +63,28 @@ def _sr_table(report: dict, args: argparse.Namespace) -> str:
 
 # ----------------------------------------------------------------------------- dispatch
 
-EVALUATIONS = (  # the first row that applies to a model is used
+EVALUATIONS = (  # every row that applies to a model runs, in this order
     Evaluation(is_super_resolution, "a super-resolution model (with `upscale` and `scale`)",
                _run_sr, _sr_table),
 )
 
 
-def evaluation_for(model: Any) -> Evaluation | None:
-    """The evaluation that applies to `model`, or None."""
-    return next((e for e in EVALUATIONS if e.can(model)), None)
+def evaluations_for(model: Any) -> list[Evaluation]:
+    """The evaluations that apply to `model` (maybe none)."""
+    return [e for e in EVALUATIONS if e.can(model)]
 
 
-EVALUATE = Use("be evaluated", lambda model: evaluation_for(model) is not None,
+EVALUATE = Use("be evaluated", lambda model: bool(evaluations_for(model)),
                " or ".join(e.needs for e in EVALUATIONS))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the evaluation's table, or one JSON object with --json."""
+    """Print each evaluation's table, or one JSON object with --json."""
     model = load_for(args.model, EVALUATE)
-    evaluation = evaluation_for(model)
-    report = evaluation.run(model, args)
-    print(dump_json(report) if args.json else evaluation.table(report, args))
+    report, tables = {}, []
+    for evaluation in evaluations_for(model):
+        part = evaluation.run(model, args)
+        report.update(part)
+        tables.append(evaluation.table(part, args))
+    print(dump_json(report) if args.json else "\n\n".join(tables))
     return 0
