@@ -43,14 +43,16 @@ def _free_ports(count):
     return ports
 
 
-def _run_two_workers(script, args_for):
-    """Start `script` as worker 0 and 1 of a localhost cluster; return (returncode, output) pairs."""
+def _run_two_workers(script, args_for, temp_for=None):
+    """Start `script` as worker 0 and 1 of a localhost cluster; return (output, returncode) pairs.
+    `temp_for(index)`: the folder a worker's temporary files go to (TMPDIR)."""
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        temp = {"TMPDIR": str(temp_for(index))} if temp_for else {}
         procs.append(subprocess.Popen(
-            [sys.executable, str(SCRIPTS / script), *args_for(index)], env=_env(TF_CONFIG=tf_config),
+            [sys.executable, str(SCRIPTS / script), *args_for(index)], env=_env(TF_CONFIG=tf_config, **temp),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     try:  # one dead worker can hang the other: always time out and kill
         return [(proc.communicate(timeout=240)[0], proc.returncode) for proc in procs]
@@ -59,17 +61,29 @@ def _run_two_workers(script, args_for):
             proc.kill()
 
 
-def test_two_workers_train_identically(tmp_path):
+def test_two_workers_train_identically_and_like_one_process(tmp_path):
     run_dir = tmp_path / "run"
-    results = _run_two_workers("worker.py", lambda i: [run_dir, tmp_path / f"w{i}.npz"])
+    temps = [tmp_path / f"tmp{i}" for i in range(2)]
+    for temp in temps:
+        temp.mkdir()
+    results = _run_two_workers("worker.py", lambda i: [run_dir, tmp_path / f"w{i}.npz"], temps.__getitem__)
     for output, returncode in results:
         assert returncode == 0, output[-3000:]
+    assert "2 replica(s) (CollectiveAllReduceStrategy)" in results[0][0], results[0][0][-2000:]  # = MultiWorkerMirrored
     first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
     assert len(first.files) > 10
     assert all(np.array_equal(first[k], second[k]) for k in first.files)
-    # Only the chief (worker 0) wrote the run directory.
+    # Only the chief (worker 0) wrote the run directory; the other removed its temporary folder.
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.json", "logs", "model.keras"]
-    assert not list(tmp_path.glob("zoo-worker-*"))
+    assert list(temps[1].iterdir()) == [], list(temps[1].iterdir())
+    # One process on the same global batch ends with the same weights.
+    single = subprocess.run([sys.executable, str(SCRIPTS / "worker.py"), tmp_path / "single",
+                             tmp_path / "single.npz", "one_device"], capture_output=True, text=True,
+                            timeout=240, env=_env())
+    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-2000:]
+    one = np.load(tmp_path / "single.npz")
+    worst = max(float(np.max(np.abs(first[k] - one[k]))) for k in first.files)
+    assert worst < 1e-4, worst
 
 
 def test_canary_keras_fit_still_fails_under_multi_worker():
@@ -77,7 +91,7 @@ def test_canary_keras_fit_still_fails_under_multi_worker():
     (keras#20585, tensorflow#72388). If this fails, Keras changed underneath: the loop still
     works (the test above says so), but re-check PITFALLS.md and whether fit can be used."""
     results = _run_two_workers("fit_worker.py", lambda i: [])
-    assert any(code == 3 for _, code in results), [out[-2000:] for out, _ in results]
+    assert [code for _, code in results] == [3, 3], [out[-2000:] for out, _ in results]  # keras#20585 itself
 
 
 def test_mirrored_training_run_end_to_end(tmp_path):

@@ -1,8 +1,9 @@
 """python -m train NAME [--preset P] [--FIELD VALUE ...] [--strategy S] [--run-dir DIR]
 
 Every field of the recipe's config is a typed flag (`batch_size` -> `--batch-size 16`).
-Re-running with an existing --run-dir resumes it. Exit codes: 0 done, 2 bad input
-(one line on stderr, no traceback), 130 Ctrl-C (SIGINT) and 143 SIGTERM: a checkpoint was
+Re-running with an existing --run-dir resumes it, exactly where it stopped. Exit codes:
+0 done, 2 bad input (one line on stderr, no traceback), 3 training diverged (a NaN or infinite
+loss; the last good checkpoint is kept), 130 Ctrl-C (SIGINT) and 143 SIGTERM: a checkpoint was
 saved, resume with the same command.
 """
 
@@ -23,6 +24,8 @@ from pathlib import Path  # noqa: E402
 
 # Only TensorFlow-free modules here: --help, --list and flag errors answer without it.
 from train.config import STRATEGIES, ArgumentParser, ConfigError, describe_type, flag, parse_field  # noqa: E402
+
+DIVERGED = 3  # exit code: a loss became NaN or infinite
 
 
 def _field_comments(config_class: type) -> dict[str, str]:
@@ -111,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(recipe.presets[args.preset], **_given_fields(recipe, args))
     run_dir = args.run_dir or Path("runs") / recipe.name / time.strftime("%Y%m%d-%H%M%S")
     started = time.time()
-    from train.trainer import train  # TensorFlow from here on
+    from train.trainer import Diverged, train  # TensorFlow from here on
 
     try:
         train(recipe, config, run_dir, args.strategy, verbose=not args.quiet)
+    except Diverged as error:
+        print(f"\nerror: training diverged: {error}", file=sys.stderr)
+        return DIVERGED
     except KeyboardInterrupt as stop:
         print(f"\n{stop or 'interrupted'}; resume with the same command and --run-dir {run_dir}",
               file=sys.stderr)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+MAX_SEED = 2**31 - 1  # tf.random seeds are int32 on some paths
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")  # see train.strategy.make_strategy
 
 
@@ -142,9 +144,18 @@ class TrainConfig:
                 raise ConfigError(f"{flag(field.name)} must be {describe_type(kind)}, got {value!r}")
 
     def validate(self) -> None:
-        """Raise ConfigError naming the flag when a value is out of range."""
+        """Raise ConfigError naming the flag when a value is out of range (every float must be
+        finite: an infinite or NaN learning rate or weight only shows up later as NaN losses)."""
         for name in ("epochs", "steps_per_epoch", "batch_size", "log_every", "checkpoint_every"):
             self.require(name, getattr(self, name) >= 1, "at least 1")
+        self.require("seed", 0 <= self.seed <= MAX_SEED, f"in 0..{MAX_SEED} (TensorFlow seeds are 32-bit)")
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            values = getattr(self, field.name)
+            values = values if isinstance(values, tuple) else (values,)
+            if hints[field.name] is float or typing.get_origin(hints[field.name]) is tuple:
+                self.require(field.name, all(math.isfinite(v) for v in values if isinstance(v, float)),
+                             "a finite number")
 
     def require(self, name: str, ok: bool, what: str) -> None:
         """Raise a ConfigError saying that field `name` must be `what` unless `ok`."""

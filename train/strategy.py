@@ -12,10 +12,16 @@ from train.config import STRATEGIES, ConfigError
 
 
 def _tf_config() -> dict:
+    """TF_CONFIG as a dict, checked for the shape TensorFlow expects."""
     try:
-        return json.loads(os.environ.get("TF_CONFIG") or "{}")
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     except json.JSONDecodeError as error:
         raise ConfigError(f"TF_CONFIG is not valid JSON: {error}") from None
+    cluster = config.get("cluster", {}) if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not all(isinstance(v, list) for v in cluster.values()):
+        raise ConfigError('TF_CONFIG must look like {"cluster": {"worker": ["host:port", ...]}, '
+                          f'"task": {{"type": "worker", "index": 0}}}}, got {os.environ["TF_CONFIG"][:200]}')
+    return config
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
@@ -45,10 +51,27 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
             raise ConfigError("--strategy multi_worker needs TF_CONFIG with a cluster and this task's "
                             'type and index, e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
                             '"task": {"type": "worker", "index": 0}}')
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConfigError(f"TF_CONFIG does not describe a usable cluster ({_reason(error)}): "
+                              "check its cluster addresses and this task's type and index") from None
+    return _tpu_strategy()
+
+
+def _reason(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _tpu_strategy() -> tf.distribute.Strategy:
+    """TPUStrategy on the TPU this environment names (a TPU VM, or TPU_NAME)."""
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        raise ConfigError(f"--strategy tpu found no TPU ({_reason(error)}): run on a TPU VM or set "
+                          "TPU_NAME, or choose --strategy auto") from None
     return tf.distribute.TPUStrategy(resolver)
 
 

@@ -23,6 +23,17 @@ true mean over the global batch on any number of replicas:
    value is the loss to differentiate: gradients are summed over replicas. The trainer sums
    the shares over replicas; epoch values are means over steps weighted by batch size.
 
+## The data contract (what makes resume exact)
+`train_data` is an endless stream whose batch k depends only on the config (its seed), not on
+time or on earlier runs: seeded shuffles and stateless random ops. Resuming at step k skips
+k batches, so a run killed at any moment (even by SIGKILL) and restarted ends with the same
+weights as an uninterrupted run. Randomness inside a step must come from the step counter
+(e.g. stateless ops seeded by the optimizer's iterations), never from Python or global state.
+
+## Failures
+A non-finite loss stops training with `Diverged`, naming the step; checkpoints and the
+final model are only written from finite weights, so the last good checkpoint survives.
+
 ## Optional model hooks (plain Python)
 - `named_optimizers() -> {name: optimizer}`: every optimizer the model trains with (a GAN
   has two). Without it, the model's `optimizer`. Checkpoints hold exactly these; a model
@@ -38,6 +49,7 @@ true mean over the global batch on any number of replicas:
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -65,6 +77,10 @@ class Built:
     train_data: tf.data.Dataset  # endless batches of the global batch size
     val_data: tf.data.Dataset | None = None  # finite batches; test_step after every epoch -> epoch/val_*
     callbacks: list[keras.callbacks.Callback] = field(default_factory=list)  # may log with tf.summary
+
+
+class Diverged(RuntimeError):
+    """A loss became NaN or infinite (or the weights did); nothing was saved from that state."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -144,10 +160,16 @@ def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write a text file under a temporary name, then rename it into place."""
+    """Write a text file under a temporary name, then rename it into place; on failure (disk
+    full, no permission) remove the temporary file and raise ConfigError."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path} ({error.strerror or error}): free some space or "
+                          "choose a writable --run-dir") from None
 
 
 def build(recipe: Recipe, config: TrainConfig):
@@ -210,10 +232,19 @@ class MeanLogs:
         """`logs` (default: the weighted means so far) with tracker results put in, across replicas."""
         logs = dict(logs if logs is not None else
                     {name: total / max(self.examples, 1.0) for name, total in self.sums.items()})
-        for name, value in self.model.get_metrics_result().items():
-            if name in logs:  # trackers the step reports (compile() makes a "loss" one it may not use)
+        for name, value in self._trackers().items():
+            if name in logs:  # trackers the step reports
                 logs[name] = _number(value)
         return logs
+
+    def _trackers(self) -> dict:
+        """The model's tracker results, without the `loss` tracker that compile() makes and
+        only `compute_loss` updates, when the model was compiled without a loss."""
+        results = self.model.get_metrics_result()
+        compiled_loss = getattr(self.model, "_loss_tracker", None)
+        if getattr(self.model, "loss", None) is None and any(m is compiled_loss for m in self.model.metrics):
+            results.pop("loss", None)
+        return results
 
 
 class _StopSignals:
@@ -258,6 +289,11 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     precision = resolve_precision(config.precision)
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(config.seed)
+    replicas = distribution.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ConfigError(f"--batch-size {config.batch_size} cannot be split evenly over {replicas} "
+                          f"replicas: use a multiple of {replicas}, e.g. "
+                          f"{max(replicas, config.batch_size // replicas * replicas)}")
     chief = is_chief(distribution)
     if verbose and chief:
         print(f"{recipe.name}: {distribution.num_replicas_in_sync} replica(s) "
@@ -281,7 +317,11 @@ class _Loop:
             self.model = self.built.model
             self.optimizers = optimizers(self.model)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot create the run directory {work_dir} ({error.strerror or error}): "
+                              "choose a writable --run-dir") from None
         if chief:
             write_atomic(run_dir / "config.json", json.dumps(
                 {"recipe": recipe.name, "config": config.to_dict()}, indent=2) + "\n")
@@ -302,10 +342,23 @@ class _Loop:
         self.signals = _StopSignals()
 
     def restore(self) -> int:
-        """Restore the chief's latest checkpoint, if any; return the step to start from."""
-        latest = tf.train.latest_checkpoint(str(self.run_dir / "checkpoints"))
+        """Restore the chief's latest checkpoint, if any; return the step to start from.
+
+        Raises:
+            ConfigError: the checkpoint is damaged or belongs to another model.
+        """
+        folder = self.run_dir / "checkpoints"
+        try:
+            latest = tf.train.latest_checkpoint(str(folder))
+            if latest:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except Exception as error:  # noqa: BLE001 - TF raises OpError, IndexError, ValueError, AssertionError...
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            tf.get_logger().setLevel("ERROR")  # no "unrestored values" warnings as the run ends
+            raise ConfigError(f"the checkpoint in {folder} cannot be restored ({reason}): it is damaged "
+                              "or from another model; move that folder away to start again, or "
+                              "choose another --run-dir") from None
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
             if self.verbose:
                 print(f"Resuming from {latest} at step {int(self.step.numpy())}")
         return int(self.step.numpy())
@@ -345,14 +398,27 @@ class _Loop:
         with self.writer.as_default(step=0):
             hparams_api.hparams(values, trial_id=self.run_dir.name)
 
+    def check_finite_weights(self) -> None:
+        """Raise Diverged if any model or optimizer variable holds NaN or Inf."""
+        variables = [v for v in self.checkpoint_variables() if keras.backend.is_float_dtype(v.dtype)]
+        bad = [v.path for v in variables if not bool(tf.reduce_all(tf.math.is_finite(v)))]
+        if bad:
+            raise Diverged(f"weights became NaN or infinite by step {int(self.step.numpy())} "
+                           f"({', '.join(bad[:3])}); nothing was saved from them")
+
+    def checkpoint_variables(self) -> list:
+        return [*self.model.variables, *(v for o in self.optimizers.values() for v in o.variables)]
+
     def save_checkpoint(self) -> None:
+        """Save a checkpoint of finite weights (a partial write leaves the previous one readable)."""
+        self.check_finite_weights()
         self.manager.save(checkpoint_number=int(self.step.numpy()))
 
     def run(self) -> keras.Model:
         start = self.restore()
         if start == 0:
             self.write_hparams()
-        iterator = iter(distribute(self.strategy, self.built.train_data))
+        iterator = iter(distribute(self.strategy, self.built.train_data.skip(start)))  # batch k is batch k
         interval = 0.05 if sys.stdout.isatty() else 5.0  # keep logs small when piped to a file
         progress = keras.utils.Progbar(self.config.total_steps, interval=interval) if self.verbose else None
         if progress and start:
@@ -375,6 +441,15 @@ class _Loop:
             self.save_checkpoint()
         raise Interrupted(self.signals.received, int(self.step.numpy()), saved)
 
+    def check_finite(self, logs: dict[str, float], step: int) -> None:
+        """Raise Diverged, naming the step and the last checkpoint, if a logged value is NaN/Inf."""
+        bad = [name for name, value in logs.items() if not math.isfinite(value)]
+        if bad:
+            kept = self.manager.latest_checkpoint
+            raise Diverged(f"{', '.join(bad)} became {logs[bad[0]]} at step {step}; the last good "
+                           f"checkpoint is {kept or 'none (no checkpoint was written yet)'}. Lower the "
+                           "learning rate(s), or try --precision float32")
+
     def run_epoch(self, epoch: int, iterator, progress) -> None:
         """Steps to the end of `epoch`; then validation, callbacks, epoch scalars and a checkpoint."""
         config, means = self.config, MeanLogs(self.model)
@@ -386,6 +461,7 @@ class _Loop:
             self.step.assign_add(1)
             step += 1
             logs = means.add(outputs, examples)
+            self.check_finite(logs, step)
             if step % config.log_every == 0:
                 logs = means.read(logs)
                 self.write_scalars("train", logs, step)
@@ -427,9 +503,15 @@ class _Loop:
 
     def save_model(self) -> None:
         """Write `model.keras` atomically (chief only)."""
+        self.check_finite_weights()
         if self.chief:
             path = self.run_dir / "model.keras"
             tmp = path.with_name(".model.tmp.keras")
-            self.model.save(tmp)
-            os.replace(tmp, path)
+            try:
+                self.model.save(tmp)
+                os.replace(tmp, path)
+            except OSError as error:
+                tmp.unlink(missing_ok=True)
+                raise ConfigError(f"cannot write {path} ({error.strerror or error}): free some space; "
+                                  "the last checkpoint is kept, so the same command finishes the run") from None
             self.writer.flush()

@@ -46,8 +46,17 @@ def tfds_dataset(source: str, split: str):
         UserError: unknown dataset or split, or the data is not prepared in the TFDS data dir.
     """
     import tensorflow_datasets as tfds
+    from absl import logging as absl_logging
 
-    name = source.removeprefix(TFDS_PREFIX)
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)  # "no dataset_info.json": the error below says it
+    try:
+        return _tfds_open(tfds, source.removeprefix(TFDS_PREFIX), split)
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
+def _tfds_open(tfds, name: str, split: str):
     try:
         builder = tfds.builder(name)
     except Exception as error:  # TFDS raises many types: not found, bad config, bad version...

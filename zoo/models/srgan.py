@@ -144,7 +144,13 @@ def _vgg19_features(weights: str):
         from zoo.errors import UserError
         raise UserError(f"VGG19 weights file {weights} does not exist: give the path of "
                         "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or leave it empty")
-    vgg = keras.applications.VGG19(include_top=False, weights=weights)
+    try:
+        vgg = keras.applications.VGG19(include_top=False, weights=weights)
+    except (OSError, ValueError) as error:  # empty, not HDF5, or other layers' weights
+        from zoo.errors import UserError
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"VGG19 weights file {weights} cannot be loaded ({reason}): give Keras' "
+                        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or --vgg-weights none") from None
     features = keras.Model(vgg.input, vgg.get_layer("block5_conv4").output)
     features.trainable = False
     preprocess = functools.partial(keras.applications.vgg19.preprocess_input, data_format="channels_last")

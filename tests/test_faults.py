@@ -1,0 +1,229 @@
+"""Faults a long run meets: SIGKILL at any moment (exact resume), NaN losses, damaged
+checkpoints, unwritable or full run directories, and settings that cannot work."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import ROOT, assert_user_error, run_cli
+from toy_models import ToyConfig
+
+from train.recipes import Recipe
+from train.trainer import Built, Diverged, train
+
+TINY = ["gan_superres", "--preset", "tiny"]
+
+
+# ----------------------------------------------------------------------------- exact resume
+
+def test_crash_campaign_three_sigkills_end_with_the_uninterrupted_weights(tmp_path):
+    """The short version of tools/crash_campaign.py (the README has the 20-kill table)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "crash_campaign.py"), "gan_superres", "--kills", "3",
+         "--work", str(tmp_path), "--", "--preset", "tiny", "--epochs", "2", "--steps-per-epoch", "6"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "final weights identical to the uninterrupted run: True" in result.stdout, result.stdout
+
+
+class CounterModel(keras.Model):
+    """Records which batches it was trained on (the batch value is its index in the stream)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = self.add_weight(shape=(12,), initializer="zeros", trainable=False, name="seen")
+        self.w = self.add_weight(shape=(), initializer="ones", name="w")
+
+    def call(self, x):
+        return x * self.w
+
+    def train_step(self, batch):
+        self.seen.assign(self.seen + tf.one_hot(tf.cast(batch[0], tf.int32), 12))
+        return {"loss": tf.reduce_sum(batch) * 0.0}
+
+
+def _build_counter(config):
+    model = CounterModel()
+    model.compile(keras.optimizers.SGD())
+    model(np.zeros((1,), "float32"))
+    return Built(model, tf.data.Dataset.range(1000).map(lambda i: tf.cast(i, tf.float32)).batch(1))
+
+
+def test_resume_continues_the_data_stream_where_it_stopped(tmp_path):
+    """Batch k of a resumed run is batch k of the stream: each of 12 batches seen exactly once."""
+    recipe = Recipe("counter", "counts batches", ToyConfig, {"default": ToyConfig()}, _build_counter)
+    train(recipe, ToyConfig(epochs=1, steps_per_epoch=5, batch_size=1), tmp_path / "run",
+          strategy="one_device", verbose=False)
+    model = train(recipe, ToyConfig(epochs=2, steps_per_epoch=5, batch_size=1), tmp_path / "run",
+                  strategy="one_device", verbose=False)
+    np.testing.assert_array_equal(model.seen.numpy(), [1] * 10 + [0] * 2)
+
+
+# ----------------------------------------------------------------------------- NaN
+
+class DivergingModel(keras.Model):
+    """Trains normally, then its weights become NaN at step `bad`."""
+
+    def __init__(self, bad: int):
+        super().__init__()
+        self.bad, self.dense = bad, keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def get_config(self):
+        return {**super().get_config(), "bad": self.bad}
+
+    def train_step(self, batch):
+        x, y = batch
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self(x) - y))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        if self.optimizer.iterations >= self.bad:  # step `bad` leaves NaN weights behind
+            self.dense.kernel.assign(self.dense.kernel * np.nan)
+        return {"loss": loss}
+
+
+def _build_diverging(config, bad: int = 5):
+    model = DivergingModel(bad=bad)
+    model.compile(keras.optimizers.SGD(0.01))
+    model(np.zeros((1, 2), "float32"))
+    x = np.ones((8, 2), "float32")
+    return Built(model, tf.data.Dataset.from_tensor_slices((x, x[:, :1])).repeat().batch(4))
+
+
+def test_nan_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    recipe = Recipe("diverging", "NaN at step 5", ToyConfig, {"default": ToyConfig()}, _build_diverging)
+    config = ToyConfig(epochs=1, steps_per_epoch=10, batch_size=4, checkpoint_every=2)
+    with pytest.raises(Diverged, match=r"by step 5|at step 6"):
+        train(recipe, config, tmp_path / "run", strategy="one_device", verbose=False)
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert latest.endswith("ckpt-4"), latest  # step 5's NaN weights were not saved
+    reader = tf.train.load_checkpoint(latest)
+    for name in reader.get_variable_to_shape_map():
+        value = reader.get_tensor(name)
+        assert not np.issubdtype(np.asarray(value).dtype, np.floating) or np.isfinite(value).all(), name
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_nan_loss_exits_3_with_the_step(tmp_path):
+    result = run_cli(["train", *TINY, "--g-learning-rate", "1e30", "--d-learning-rate", "1e30",
+                      "--run-dir", tmp_path / "run"], timeout=180)
+    assert result.returncode == 3, result.stderr
+    assert "training diverged" in result.stderr and "step" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- bad settings
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--seed", "-1"], ["--seed must be in 0..2147483647", "-1"]),
+    (["--seed", "99999999999"], ["--seed must be in 0..2147483647"]),
+    (["--g-learning-rate", "inf"], ["--g-learning-rate must be a finite number", "inf"]),
+    (["--residual-scale", "nan"], ["--residual-scale must be a finite number"]),
+])
+def test_bad_numbers(args, fragments):
+    assert_user_error(run_cli(["train", *TINY, *args]), *fragments)
+
+
+def test_damaged_and_foreign_checkpoints_are_refused(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(["train", *TINY, "--epochs", "1", "--run-dir", run], timeout=180).returncode == 0
+    config = (run / "config.json").read_text()
+    data = sorted((run / "checkpoints").glob("ckpt-*.data-*"))[-1]
+    data.write_bytes(b"\0" * 100)  # damaged
+    assert_user_error(run_cli(["train", *TINY, "--epochs", "2", "--run-dir", run], timeout=180),
+                      "cannot be restored", "damaged or from another model")
+    foreign = tmp_path / "foreign"  # another model's checkpoint under this run's config
+    assert run_cli(["train", *TINY, "--epochs", "1", "--filters", "4", "--run-dir", foreign],
+                   timeout=180).returncode == 0
+    (foreign / "config.json").write_text(config)
+    assert_user_error(run_cli(["train", *TINY, "--epochs", "2", "--run-dir", foreign], timeout=180),
+                      "cannot be restored")
+
+
+def test_unwritable_and_full_run_dirs(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    assert_user_error(run_cli(["train", *TINY, "--run-dir", blocker / "run"], timeout=180),
+                      "cannot create the run directory")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / ".config.json.tmp").symlink_to("/dev/full")  # every write there: no space left
+    assert_user_error(run_cli(["train", *TINY, "--run-dir", full], timeout=180),
+                      "cannot write", "config.json")
+    assert sorted(p.name for p in full.iterdir()) == [], list(full.iterdir())  # no .tmp left
+
+
+def test_batch_that_replicas_cannot_split(tmp_path):
+    script = ("import tensorflow as tf\n"
+              "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+              "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+              "import sys\nfrom train.__main__ import _run\n"
+              f"sys.argv = ['train', 'gan_superres', '--preset', 'tiny', '--batch-size', '3', "
+              f"'--strategy', 'mirrored', '--run-dir', {str(tmp_path / 'run')!r}]\nsys.exit(_run())\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
+                            cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert_user_error(result, "--batch-size 3 cannot be split evenly over 2 replicas")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("tf_config, fragments", [
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}',
+     ["TF_CONFIG does not describe a usable cluster", "index"]),
+    ("[1, 2]", ["TF_CONFIG must look like"]),
+    ("{not json", ["TF_CONFIG is not valid JSON"]),
+])
+def test_bad_tf_config(tmp_path, tf_config, fragments):
+    result = run_cli(["train", *TINY, "--strategy", "multi_worker", "--run-dir", tmp_path / "run"],
+                     env={"TF_CONFIG": tf_config})
+    assert_user_error(result, *fragments)
+
+
+def test_tpu_strategy_without_a_tpu(tmp_path):
+    assert_user_error(run_cli(["train", *TINY, "--strategy", "tpu", "--run-dir", tmp_path / "run"]),
+                      "--strategy tpu found no TPU")
+
+
+@pytest.mark.parametrize("content", [b"", b"not an HDF5 file"])
+def test_empty_or_wrong_vgg_weights(tmp_path, content):
+    weights = tmp_path / "vgg.h5"
+    weights.write_bytes(content)
+    assert_user_error(run_cli(["train", *TINY, "--vgg-weights", weights, "--run-dir", tmp_path / "run"]),
+                      "VGG19 weights file", "cannot be loaded")
+
+
+def test_tfds_dataset_that_is_not_prepared(tmp_path):
+    result = run_cli(["train", *TINY, "--data", "tfds:div2k/bicubic_x4", "--run-dir", tmp_path / "run"],
+                     env={"TFDS_DATA_DIR": str(tmp_path / "tfds")}, timeout=120)
+    assert_user_error(result, "not available offline")
+
+
+def test_config_json_is_unchanged_by_a_refused_resume(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(["train", *TINY, "--epochs", "1", "--run-dir", run], timeout=180).returncode == 0
+    before = (run / "config.json").read_text()
+    assert_user_error(run_cli(["train", *TINY, "--seed", "5", "--run-dir", run]), "--seed 0 -> 5")
+    assert (run / "config.json").read_text() == before and json.loads(before)["config"]["seed"] == 0
+
+
+def test_a_step_loss_named_loss_is_logged_when_compile_had_no_loss(tmp_path):
+    """compile() without a loss still makes a `loss` tracker that nothing updates: the value
+    the step returned must be logged, not that tracker's 0."""
+    recipe = Recipe("diverging", "NaN late", ToyConfig, {"default": ToyConfig()},
+                    lambda config: _build_diverging(config, bad=10**6))
+    train(recipe, ToyConfig(epochs=1, steps_per_epoch=4, batch_size=4, log_every=1), tmp_path / "run",
+          strategy="one_device", verbose=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "run" / "logs"), size_guidance={"tensors": 0})
+    events.Reload()
+    values = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("train/loss")]
+    assert len(values) == 4 and min(values) > 0, values
