@@ -227,3 +227,49 @@ def test_a_step_loss_named_loss_is_logged_when_compile_had_no_loss(tmp_path):
     events.Reload()
     values = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("train/loss")]
     assert len(values) == 4 and min(values) > 0, values
+
+
+# ----------------------------------------------------------------------------- auto precision, --minutes
+
+def test_auto_precision_measures_where_bfloat16_exists(monkeypatch):
+    import train.strategy as strategy
+
+    class FakeCpuinfo:
+        flags = ""
+
+        def __init__(self, path):
+            pass
+
+        def read_text(self):
+            return f"flags\t\t: fpu sse2 avx2{self.flags}\n"
+
+    monkeypatch.setattr(strategy, "Path", FakeCpuinfo)
+    assert strategy.resolve_precision("auto") == ("float32", "this CPU has no bfloat16 instructions")
+    FakeCpuinfo.flags = " avx512_bf16"
+    monkeypatch.setattr(strategy, "bfloat16_speedup", lambda: 1.65)
+    choice, why = strategy.resolve_precision("auto")
+    assert choice == "mixed_bfloat16" and "1.65x" in why and "measured" in why
+    monkeypatch.setattr(strategy, "bfloat16_speedup", lambda: 0.4)  # emulated bf16: slower
+    assert strategy.resolve_precision("auto")[0] == "float32"
+    assert strategy.resolve_precision("auto", measure=False)[0] == "mixed_bfloat16"
+    assert strategy.resolve_precision("float32") == ("float32", "as asked")
+
+
+def test_minutes_plans_the_steps_once_and_a_resume_keeps_the_plan(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", *TINY, "--minutes", "0.03", "--steps-per-epoch", "1000", "--epochs", "1",
+            "--run-dir", run]
+    first = run_cli(args, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "--minutes 0.03: measured" in first.stdout, first.stdout
+    saved = json.loads((run / "config.json").read_text())
+    plan = saved["plan"]
+    assert saved["config"]["steps_per_epoch"] == 1000 and 1 <= plan["steps_per_epoch"] < 1000, plan
+    assert plan["pretrain_steps"] == round(3 * plan["steps_per_epoch"] / 1000)  # the same share
+    assert plan["precision"] in ("float32", "mixed_bfloat16")
+    again = run_cli([*args[:-4], "--epochs", "2", "--run-dir", run], timeout=300)  # one more epoch
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "measured" not in again.stdout and "as planned when the run started" in again.stdout
+    assert json.loads((run / "config.json").read_text())["plan"] == plan
+    steps = tf.train.latest_checkpoint(str(run / "checkpoints")).rsplit("-", 1)[1]
+    assert int(steps) == 2 * plan["steps_per_epoch"]

@@ -66,7 +66,7 @@ def _recipe_parser(recipe) -> ArgumentParser:
         parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, default=None,
                             type=_field_type(kind), nargs="+" if tuple_field else None,
                             metavar=describe_type(kind) if not tuple_field else "V",
-                            help=f"{comments.get(field.name, '')} ({describe_type(kind)}, "
+                            help=f"{comments.get(field.name, '').replace('%', '%%')} ({describe_type(kind)}, "
                                  f"default: {_shown(field.default)})")
     return parser
 

@@ -118,6 +118,7 @@ class TrainConfig:
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"  # auto: bf16 on bf16 matrix units
     log_every: int = 10  # steps between scalar summaries (losses, learning rates)
     checkpoint_every: int = 200  # steps between checkpoints (one is also written after every epoch)
+    minutes: float = 0.0  # > 0: scale the planned steps so training takes about this long here (speed measured at start, saved in config.json)
 
     def __post_init__(self) -> None:
         self.check_types()
@@ -149,6 +150,7 @@ class TrainConfig:
         for name in ("epochs", "steps_per_epoch", "batch_size", "log_every", "checkpoint_every"):
             self.require(name, getattr(self, name) >= 1, "at least 1")
         self.require("seed", 0 <= self.seed <= MAX_SEED, f"in 0..{MAX_SEED} (TensorFlow seeds are 32-bit)")
+        self.require("minutes", self.minutes >= 0, "0 (off) or more")
         hints = typing.get_type_hints(type(self))
         for field in dataclasses.fields(self):
             values = getattr(self, field.name)

@@ -48,6 +48,7 @@ final model are only written from finite weights, so the last good checkpoint su
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -286,9 +287,8 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     run_dir = Path(run_dir)
     check_run_dir(run_dir, recipe, config)
     distribution = make_strategy(strategy)  # before any other TF op (PITFALLS.md)
-    precision = resolve_precision(config.precision)
-    keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(config.seed)
+    requested, (config, why, planned) = config, _planned(run_dir, config, distribution)
+    keras.mixed_precision.set_global_policy(config.precision)
     replicas = distribution.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ConfigError(f"--batch-size {config.batch_size} cannot be split evenly over {replicas} "
@@ -297,19 +297,49 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     chief = is_chief(distribution)
     if verbose and chief:
         print(f"{recipe.name}: {distribution.num_replicas_in_sync} replica(s) "
-              f"({type(distribution).__name__}), precision {precision}, run dir {run_dir}")
+              f"({type(distribution).__name__}), precision {config.precision} ({why}), run dir {run_dir}")
+    if config.minutes > 0 and not planned:
+        config = _sized(recipe, config, distribution, verbose and chief)  # a new run: measure
+    keras.utils.set_random_seed(config.seed)  # the same weights whether or not sizing built a model
     work_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="zoo-worker-"))
     try:
-        return _Loop(recipe, config, distribution, run_dir, work_dir, chief, verbose).run()
+        return _Loop(recipe, requested, config, distribution, run_dir, work_dir, chief, verbose).run()
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def _planned(run_dir: Path, config: TrainConfig, strategy) -> tuple[TrainConfig, str, bool]:
+    """(the config to train, why its precision, whether it is a saved plan): a resumed run
+    trains its config.json "plan" (what `auto` precision and `--minutes` chose when it
+    started); a new run resolves `auto` now."""
+    saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+    plan = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.get("plan", {}).items()}
+    config = dataclasses.replace(config, **plan)
+    if config.precision != "auto":
+        return config, "as planned when the run started" if "precision" in plan else "as asked", "plan" in saved
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    precision, why = resolve_precision(config.precision, measure=not multi_worker)
+    return dataclasses.replace(config, precision=precision), why, "plan" in saved
+
+
+def _sized(recipe: Recipe, config: TrainConfig, strategy, verbose: bool) -> TrainConfig:
+    """`--minutes`: the config with its steps planned from this machine's measured speed."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if verbose:  # workers would measure different speeds and plan different runs
+            print(f"{recipe.name}: --minutes is ignored under multi_worker: training "
+                  f"{config.total_steps} steps as configured")
+        return config
+    from train.sizing import size_to_minutes
+
+    keras.utils.set_random_seed(config.seed)
+    return size_to_minutes(recipe, config, strategy, verbose)
+
+
 class _Loop:
     """One training run; split into small methods so each part reads on its own."""
 
-    def __init__(self, recipe, config, distribution, run_dir, work_dir, chief, verbose):
+    def __init__(self, recipe, requested, config, distribution, run_dir, work_dir, chief, verbose):
         self.recipe, self.config, self.strategy = recipe, config, distribution
         self.run_dir, self.work_dir, self.chief, self.verbose = run_dir, work_dir, chief, verbose and chief
         with distribution.scope():
@@ -322,9 +352,11 @@ class _Loop:
         except OSError as error:
             raise ConfigError(f"cannot create the run directory {work_dir} ({error.strerror or error}): "
                               "choose a writable --run-dir") from None
-        if chief:
+        if chief:  # the config as asked, and what auto precision and --minutes chose ("plan")
+            asked, trained = requested.to_dict(), config.to_dict()
+            plan = {name: value for name, value in trained.items() if asked[name] != value and name != "epochs"}
             write_atomic(run_dir / "config.json", json.dumps(
-                {"recipe": recipe.name, "config": config.to_dict()}, indent=2) + "\n")
+                {"recipe": recipe.name, "config": asked, "plan": plan}, indent=2) + "\n")
         # Every model variable by position (trainable or not, e.g. batch-norm statistics),
         # each declared optimizer with its slots, and the global step.
         self.checkpoint = tf.train.Checkpoint(model_variables=list(self.model.variables), step=self.step,

@@ -126,11 +126,21 @@ def _check_tiling(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                      f"--overlap {args.overlap}")
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, letting `predict` take its TEXT inputs after flags too (`MODEL --json "a text"`)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
+        args.texts = [*args.texts, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(None if argv is None else list(argv))
+        args = _parse(parser, None if argv is None else list(argv))
         _check_tiling(parser, args)
         command = importlib.import_module(f"zoo.cli.{args.command}")  # only the one that runs
         return command.run(args)

@@ -6,6 +6,7 @@ and presets import no TensorFlow (so `--help` is quick); `build` imports what it
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import pkgutil
@@ -25,6 +26,14 @@ class Recipe:
     presets: dict[str, TrainConfig]  # preset name -> config; "default" is used when no --preset is given
     build: Callable  # build(config) -> train.trainer.Built, called inside the strategy scope
     usage: str = ""  # how to use the saved model; "{model}" is replaced by its path
+    resize: Callable | None = None  # resize(config, factor) -> factor x the steps, same epochs; None: scale steps_per_epoch
+
+    def resized(self, config: TrainConfig, factor: float) -> TrainConfig:
+        """`config` with about `factor` times its planned steps, its schedules scaled alike
+        (`--minutes`); at least one step per epoch."""
+        if self.resize is not None:
+            return self.resize(config, factor)
+        return dataclasses.replace(config, steps_per_epoch=max(1, round(config.steps_per_epoch * factor)))
 
 
 def _registry() -> dict[str, Recipe]:

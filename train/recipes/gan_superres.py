@@ -7,6 +7,7 @@ Default: a CPU demo on the embedded T91 images, validated on Set5.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,9 @@ class Config(TrainConfig):
 
 
 PRESETS = {
-    "default": Config(),
+    # The CPU demo: 10 epochs whose length is planned from the speed measured at the start, so
+    # that training takes about 10 minutes on any machine (--minutes 0: exactly 10 x 1000 steps).
+    "default": Config(minutes=10.0),
     "tiny": Config(epochs=2, steps_per_epoch=3, batch_size=4, crop_size=32, filters=8, blocks=1,
                    d_filters=8, d_stages=2, pretrain_steps=3, log_every=1, checkpoint_every=2,
                    val_images=2, vgg_weights="none"),
@@ -70,6 +73,13 @@ PRESETS = {
                    d_filters=64, pretrain_steps=1_000_000, g_learning_rate=1e-4,
                    d_learning_rate=1e-4, content_weight=1.0, checkpoint_every=5000),
 }
+
+
+def resize(config: Config, factor: float) -> Config:
+    """`factor` times the steps (`--minutes`), pre-training the same share of them."""
+    steps = max(1, round(config.steps_per_epoch * factor))
+    pretrain = round(config.pretrain_steps * steps / config.steps_per_epoch)
+    return dataclasses.replace(config, steps_per_epoch=steps, pretrain_steps=pretrain)
 
 
 def generator_schedule(config: Config):
@@ -143,4 +153,5 @@ RECIPE = Recipe(
     presets=PRESETS,
     build=build,
     usage="python -m zoo upscale {model} photo.png -o photo_x4.png",
+    resize=resize,
 )
