@@ -86,6 +86,9 @@ def test_resume_compares_tuples_and_paths_as_saved_in_json():
     assert changed_fields(config, saved) == []
     assert changed_fields(GridConfig(grid=(8, 13), table=Path("a.csv")), saved) == ["--grid [8, 12] -> [8, 13]"]
     assert changed_fields(GridConfig(epochs=99, grid=(8, 12), table=Path("a.csv")), saved) == []
+    older = {k: v for k, v in saved.items() if k != "minutes"}  # a run saved before the field existed
+    assert changed_fields(config, older) == []
+    assert changed_fields(GridConfig(grid=(8, 12), table=Path("a.csv"), minutes=5.0), older) == ["--minutes 0.0 -> 5.0"]
 
 
 def test_help_and_flag_errors_do_not_import_tensorflow():

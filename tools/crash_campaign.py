@@ -6,9 +6,12 @@ check that it still ends with the weights of an uninterrupted run.
 
 1. Runs `python -m train RECIPE FLAGS` once without interruption (the reference) and times it.
 2. Starts the same command in a fresh run directory and kills it with SIGKILL at a random
-   moment: one kill in five during start-up, the others during training, spread so that the
-   run makes progress between kills. Checks that every checkpoint the run directory lists can
-   be read, and restarts it; `--kills` times.
+   moment: every fifth kill during start-up, the others within about one step
+   after the run's latest checkpoint passes a step spread evenly over the plan (so kills land
+   mid-step, mid-checkpoint, mid-validation, and the run progresses between them). Checks that
+   every checkpoint the run directory lists can be read, and restarts it; `--kills` times.
+   Use `--minutes 0` for recipes whose default plans its steps by speed: the reference and
+   the crashed run must plan the same steps.
 3. Lets the last restart finish and compares every weight of its `model.keras` with the
    reference's, exactly.
 
@@ -22,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -62,22 +66,28 @@ def start_and_time(cmd: list[str], run_dir: Path, timeout: float) -> tuple[float
     return started, (total if ended is None else ended) - started
 
 
-def kill_at(cmd: list[str], run_dir: Path, startup: bool, delay: float) -> tuple[int, float]:
-    """Start the run and SIGKILL it `delay` seconds after it starts (`startup`) or after its
-    training starts; returns (exit code, seconds from start to the kill or exit)."""
-    config, begin = run_dir / "config.json", time.perf_counter()
-    stamp = config.stat().st_mtime if config.exists() else 0.0
+def latest_step(run_dir: Path) -> int:
+    """The step of the latest checkpoint the run directory lists (0 if none), read without TF."""
+    state = run_dir / "checkpoints" / "checkpoint"
+    match = re.search(r'^model_checkpoint_path: ".*-(\d+)"', state.read_text(), re.M) if state.exists() else None
+    return int(match.group(1)) if match else 0
+
+
+def kill_at(cmd: list[str], run_dir: Path, target: int | None, delay: float) -> int:
+    """Start the run and SIGKILL it: `delay` seconds after it starts (`target` None, a kill
+    during start-up), or `delay` seconds after its latest checkpoint reaches step `target`.
+    Returns the exit code (-9 when killed; 0 when it finished first)."""
     process = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    origin = begin if startup else None
+    begin, reached = time.perf_counter(), None
     while process.poll() is None:
         now = time.perf_counter()
-        if origin is None and config.exists() and config.stat().st_mtime > stamp:
-            origin = now
-        if origin is not None and now - origin >= delay:
+        if reached is None and (target is None or latest_step(run_dir) >= target):
+            reached = now
+        if reached is not None and now - reached >= delay:
             process.send_signal(signal.SIGKILL)
             break
-        time.sleep(0.01)
-    return process.wait(), time.perf_counter() - begin
+        time.sleep(0.005)
+    return process.wait()
 
 
 def checkpoint_report(run_dir: Path) -> tuple[int | None, int, int]:
@@ -119,20 +129,26 @@ def campaign(recipe: str, flags: list[str], kills: int, seed: int, work: Path, t
     rng = random.Random(seed)
     reference, crashed = work / "reference", work / "crashed"
     startup, training = start_and_time(command(recipe, flags, reference), reference, timeout)
-    print(f"reference run: {startup:.1f} s start-up, {training:.1f} s training, "
-          f"{planned_steps(reference)} steps\n")
-    print(f"{'kill':>4} {'when':>22} {'latest ckpt':>11} {'readable':>9} {'exit':>5}")
+    total = planned_steps(reference)
+    print(f"reference run: {startup:.1f} s start-up, {training:.1f} s training, {total} steps\n")
+    print(f"{'kill':>4} {'when':>34} {'latest ckpt':>11} {'readable':>9} {'exit':>5}")
     ok = True
     for kill in range(1, kills + 1):
-        # One kill in five lands during start-up; the others during training, spread so that
-        # the run makes progress between kills (each restart trains about 2/kills of the run).
-        in_startup = rng.random() < 0.2
-        delay = rng.uniform(0, startup if in_startup else 2 * training / kills)
-        code, _ = kill_at(command(recipe, flags, crashed), crashed, in_startup, delay)
+        # Every fifth kill lands during start-up; the others at a random moment within about a
+        # step after the run passes a step spread evenly over the plan (mid-step,
+        # mid-checkpoint, mid-validation...).
+        if kill % 5 == 0:
+            target, delay = None, rng.uniform(0, startup)
+            when = f"{delay:.2f} s after start"
+        else:
+            spread = round(total * kill / (kills + 1))
+            target = min(total, max(spread, latest_step(crashed) + 1))  # progress since the last restart
+            delay = rng.uniform(0, training / total)  # within about one step
+            when = f"{delay:.2f} s after checkpoint >= {target}"
+        code = kill_at(command(recipe, flags, crashed), crashed, target, delay)
         latest, readable, listed = checkpoint_report(crashed)
         ok &= readable == listed
-        when = f"{delay:.2f} s into {'start-up' if in_startup else 'training'}"
-        print(f"{kill:>4} {when:>22} {str(latest):>11} {f'{readable}/{listed}':>9} {code:>5}", flush=True)
+        print(f"{kill:>4} {when:>34} {str(latest):>11} {f'{readable}/{listed}':>9} {code:>5}", flush=True)
     start_and_time(command(recipe, flags, crashed), crashed, timeout)
     latest, readable, listed = checkpoint_report(crashed)
     steps_done = latest == planned_steps(crashed)

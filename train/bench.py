@@ -2,13 +2,15 @@
 
     python -m train.bench gan_superres [--preset full] [--steps 20] [--precisions float32,mixed_bfloat16]
                           [--peer-python PATH]
+    python -m train.bench vae --preset default --keras-peer      # also dcgan
 
 For each precision: steps/s and images/s of the recipe's real `train_step` on its real
 input pipeline, the share of step time spent waiting for input, and achieved GFLOP/s
 (TF's op-level count of the forward pass x3 for forward + backward) next to a large
 matmul and a 3x3 convolution timed in the same run (the practical peak). With
 `--peer-python`, runs `../shared/peers/srresnet_torch.py` under that interpreter and
-prints the ratio. Prints tables; asserts nothing.
+prints the ratio; with `--keras-peer`, times `tools/peers/keras_io_RECIPE.py` (the same network
+as a keras.io-style model trained by `fit`) in the same run. Prints tables; asserts nothing.
 """
 
 from __future__ import annotations
@@ -87,11 +89,14 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
         fetched = time.perf_counter()
         tf.nest.map_structure(lambda t: t.numpy(), step(batch))
         waiting, computing = waiting + fetched - start, computing + time.perf_counter() - fetched
-    lr_shape = tuple(built.train_data.element_spec[0].shape)
-    gflop = 3 * forward_gflop(getattr(model, "generator", model), lr_shape)  # forward + backward
+    first_input = tuple(tf.nest.flatten(built.train_data.element_spec)[0].shape)
+    try:  # forward + backward of the network that maps the first input (SR: the generator)
+        gflop = 3 * forward_gflop(getattr(model, "generator", model), first_input)
+    except Exception:  # noqa: BLE001 - a model whose call takes other inputs (a GAN's noise): not counted
+        gflop = float("nan")
     seconds = (waiting + computing) / steps
     keras.mixed_precision.set_global_policy("float32")
-    return {"steps_s": 1 / seconds, "images_s": lr_shape[0] / seconds, "wait": waiting / (waiting + computing),
+    return {"steps_s": 1 / seconds, "images_s": first_input[0] / seconds, "wait": waiting / (waiting + computing),
             "gflops": gflop / seconds, "gflop_step": gflop}
 
 
@@ -101,6 +106,23 @@ def peer_images_per_second(python: str) -> dict[str, float]:
     return {m[1]: float(m[2]) for m in re.finditer(r"(fp32|bf16): ([\d.]+) images/s", out)}
 
 
+def keras_peer_images_per_second(recipe: str, config, steps: int) -> float:
+    """images/s of `tools/peers/keras_io_<recipe>.py`: the same network as a keras.io-style
+    model (a `train_step` with trackers) trained by `fit`, timed in this process."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "peers" / f"keras_io_{recipe}.py"
+    if not path.is_file():
+        raise SystemExit(f"error: no keras.io-style peer for {recipe} ({path} does not exist)")
+    spec = importlib.util.spec_from_file_location(f"keras_io_{recipe}", path)
+    peer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer)
+    keras.mixed_precision.set_global_policy(config.precision)
+    seconds = peer.time_peer(config, steps)
+    keras.mixed_precision.set_global_policy("float32")
+    return config.batch_size / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__.split("\n")[0])
     parser.add_argument("recipe", nargs="?", default="gan_superres")
@@ -108,6 +130,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
     parser.add_argument("--peer-python", help="python with torch, to run the PyTorch peer in this session")
+    parser.add_argument("--keras-peer", action="store_true",
+                        help="also time tools/peers/keras_io_RECIPE.py (the same network, keras.io-style fit)")
     args = parser.parse_args()
     recipe = get_recipe(args.recipe)
     base = recipe.presets[args.preset]
@@ -120,9 +144,13 @@ def main() -> None:
         rows[precision] = measure(recipe, dataclasses.replace(base, precision=precision), args.steps)
     peer = peer_images_per_second(args.peer_python) if args.peer_python else {}
     peer_key = {"float32": "fp32", "mixed_bfloat16": "bf16"}
+    if args.keras_peer:  # the same table columns: the keras.io-style peer, in this same run
+        peer = {peer_key.get(p, p): keras_peer_images_per_second(recipe.name, dataclasses.replace(base, precision=p),
+                                                                  args.steps) for p in rows}
+    peer_name = "keras.io-style peer" if args.keras_peer else "PyTorch peer"
     print(f"\n{recipe.name} --preset {args.preset}: {next(iter(rows.values()))['gflop_step']:.1f} GFLOP per step")
     print("| precision | steps/s | images/s | input wait | GFLOP/s | of fp32 matmul peak | vs float32 "
-          "| PyTorch peer images/s | ratio |")
+          f"| {peer_name} images/s | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     first = rows[next(iter(rows))]
     for precision, row in rows.items():

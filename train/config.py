@@ -176,5 +176,7 @@ class TrainConfig:
 def changed_fields(config: TrainConfig, saved: dict, ignore: tuple[str, ...] = ("epochs",)) -> list[str]:
     """`--flag OLD -> NEW` for each field whose value differs from a saved `config.json` dict."""
     now = json.loads(json.dumps(config.to_dict()))
-    return [f"{flag(k)} {saved.get(k)!r} -> {v!r}" for k, v in now.items()
-            if k not in ignore and saved.get(k) != v]
+    # A field the saved run predates ran with its default.
+    defaults = json.loads(json.dumps({f.name: to_json_value(f.default) for f in dataclasses.fields(config)}))
+    return [f"{flag(k)} {saved.get(k, defaults[k])!r} -> {v!r}" for k, v in now.items()
+            if k not in ignore and saved.get(k, defaults[k]) != v]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "psnr_y", "ssim_y", "shave"]
+__all__ = ["rgb_to_y", "psnr_y", "ssim_y", "shave", "frechet_distance"]
 
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
@@ -93,3 +93,39 @@ def ssim_y(sr: np.ndarray, hr: np.ndarray, border: int = 0) -> float:
         (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     )
     return float(ssim_map.mean())
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """Squared Frechet (2-Wasserstein) distance between two Gaussians N(mu1, sigma1), N(mu2, sigma2).
+
+    d^2 = |mu1 - mu2|^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1^1/2 sigma2 sigma1^1/2)^1/2),
+    the formula of FID (Heusel et al. 2017, https://arxiv.org/abs/1706.08500). The trace term
+    equals tr(sqrtm(sigma1 sigma2)); it is computed from two symmetric eigen-decompositions
+    (no SciPy), with tiny negative eigenvalues of these positive semi-definite matrices
+    (round-off, or rank-deficient covariances) clipped to 0, so it is stable and real.
+
+    Args:
+        mu1, mu2: `(D,)` means.
+        sigma1, sigma2: `(D, D)` covariances (symmetric positive semi-definite).
+
+    Returns:
+        The squared distance (>= 0) as a Python float.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu1.shape != (d,) or mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+        raise ValueError(f"need means (D,) and covariances (D, D) of one D, got {mu1.shape}, "
+                         f"{sigma1.shape}, {mu2.shape}, {sigma2.shape}")
+    root1 = _psd_sqrt(sigma1)
+    middle = root1 @ ((sigma2 + sigma2.T) / 2) @ root1  # symmetric PSD, same spectrum as sigma1 sigma2
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum()
+    diff = mu1 - mu2
+    distance = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt
+    return float(max(distance, 0.0))
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a symmetric PSD matrix (negative round-off eigenvalues -> 0)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zoo.cli.common import Use, dump_json, is_super_resolution, load_for, progress
+from zoo.cli.common import Use, dump_json, has_methods, is_super_resolution, load_for, progress
 from zoo.data import sr_eval_images
 from zoo.errors import UserError
 from zoo.evaluation import evaluate_sr
+from zoo.frechet import can_score
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,75 @@ def _sr_table(report: dict, args: argparse.Namespace) -> str:
     return head + "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- sample quality
+
+FCD_NEEDS = ("a generative model with `sample` whose samples are 28x28x1 images (the Frechet "
+             "classifier distance uses zoo's MNIST classifier; for other data retrain it with "
+             "`python tools/train_fcd_classifier.py`)")
+
+
+def _run_fcd(model: Any, args: argparse.Namespace) -> dict:
+    """FCD of `--samples` samples vs the training split of `--data`, and the held-out floor."""
+    from zoo.frechet import DEFAULT_DATA, DEFAULT_SAMPLES, evaluate_generator
+
+    n = DEFAULT_SAMPLES if args.samples is None else args.samples
+    if n < 2:
+        raise UserError(f"--samples must be at least 2 for the Frechet classifier distance, not {n}")
+    return evaluate_generator(model, args.data or DEFAULT_DATA, n, args.seed, args.limit,
+                              progress=lambda stages: progress(stages, "fcd"))
+
+
+def _fcd_table(report: dict, args: argparse.Namespace) -> str:
+    """The FCD of the samples next to the floor of held-out real images."""
+    train = f"{report['fcd_train_images']} training images of {report['fcd_data']}"
+    return (f"Frechet classifier distance (not FID: features of zoo's MNIST classifier "
+            f"{report['fcd_classifier']}, 128-d penultimate layer; lower is better)\n"
+            f"  {report['fcd_samples']} samples (seed {report['fcd_seed']}) vs {train}: "
+            f"{report['fcd']:.3f}\n"
+            f"  floor: {report['fcd_floor_samples']} held-out test images vs the same: "
+            f"{report['fcd_floor']:.3f}")
+
+
+# ----------------------------------------------------------------------------- VAE likelihood
+
+VAE_NEEDS = "a VAE (with `elbo` and `importance_weighted_nll`)"
+
+
+def _is_vae(model: Any) -> bool:
+    return has_methods(model, "elbo", "importance_weighted_nll")
+
+
+def _run_vae(model: Any, args: argparse.Namespace) -> dict:
+    """Test ELBO and IW-NLL in nats per image on the test split of `--data` (default assets:mnist)."""
+    from zoo.vae_evaluation import DEFAULT_K, heldout_images, likelihood_report
+
+    k = DEFAULT_K if args.k is None else args.k
+    if k < 1:
+        raise UserError(f"--k must be at least 1 importance sample, not {k}")
+    data = args.data or "assets:mnist"
+    images, labels, binarization = heldout_images(model, data, args.seed, args.limit)
+    report = likelihood_report(model, images, labels, k, args.seed,
+                               progress=lambda starts: progress(starts, "vae likelihood"))
+    return {f"vae_{name}": value for name, value in report.items()} | {
+        "vae_data": data, "vae_binarization": binarization, "vae_seed": args.seed}
+
+
+def _vae_table(report: dict, args: argparse.Namespace) -> str:
+    return (f"VAE likelihood of {report['vae_images']} test image(s) of {report['vae_data']} "
+            f"(nats per image; lower is better)\n"
+            f"  negative ELBO (1 sample):           {report['vae_negative_elbo']:.2f}\n"
+            f"  IW-NLL, k={report['vae_k']} importance samples: {report['vae_iw_nll']:.2f} "
+            f"(+- {report['vae_iw_nll_std_error']:.2f} standard error over images)\n"
+            f"  binarization: {report['vae_binarization']}")
+
+
 # ----------------------------------------------------------------------------- dispatch
 
 EVALUATIONS = (  # every row that applies to a model runs, in this order
     Evaluation(is_super_resolution, "a super-resolution model (with `upscale` and `scale`)",
                _run_sr, _sr_table),
+    Evaluation(can_score, FCD_NEEDS, _run_fcd, _fcd_table),
+    Evaluation(_is_vae, VAE_NEEDS, _run_vae, _vae_table),
 )
 
 

@@ -82,10 +82,21 @@ def _attention(result: dict) -> str:
     return f"  (attention: {', '.join(shown)})" if shown else ""
 
 
+def _position(result: dict) -> str:
+    """A map's answer (e.g. a SOM): `  (grid position (row, col), unit I, distance D)`."""
+    if "position" not in result:
+        return ""
+    row, col = result["position"]
+    distance = float(result.get("distance", "nan"))
+    return f"  (grid position ({row}, {col}), unit {result.get('unit')}, distance {distance:.3f})"
+
+
 def format_line(shown: str, result: dict) -> str:
-    """`label probability  input  (attention: ...)` for one prediction."""
-    probability = float(result.get("probabilities", {}).get(result["label"], float("nan")))
-    return f"{result['label']} {probability:.3f}  {shown}{_attention(result)}"
+    """`label [probability]  input  (grid position ...)  (attention: ...)` for one prediction;
+    the probability is left out when the result has none for its label."""
+    probability = result.get("probabilities", {}).get(result["label"])
+    shown_probability = "" if probability is None else f" {float(probability):.3f}"
+    return f"{result['label']}{shown_probability}  {shown}{_position(result)}{_attention(result)}"
 
 
 def run(args: argparse.Namespace) -> int:

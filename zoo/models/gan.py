@@ -9,6 +9,8 @@ phases) with the helper `apply_gradients`.
 
 from __future__ import annotations
 
+import copy
+
 import keras
 
 
@@ -112,7 +114,7 @@ class GAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # deserializing empties nested dicts in place
         for key in ("generator", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

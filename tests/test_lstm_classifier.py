@@ -1,0 +1,270 @@
+"""TextClassifier (model), `python -m train lstm_classifier` (recipe) and `python -m zoo predict` on it."""
+
+import json
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from helpers import ROOT, assert_user_error, check_train_step, run_cli, run_python
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from train.recipes.lstm_classifier import PRESETS, Config, encode, split_texts
+from zoo.errors import UserError
+from zoo.models import TextClassifier
+from zoo.models.text_classifier import attention_image
+
+TEXTS = ["stocks fall as oil prices rise", "the team won the final match", "shares and profits up",
+         "striker scores twice in the cup", "Markets: bank #39;s profit &lt;b&gt;doubles\\again",
+         "goalkeeper saves a penalty"]
+LABELS = np.array([0, 1, 0, 1, 0, 1], np.int32)
+
+
+def small_model(**kwargs) -> TextClassifier:
+    model = TextClassifier(["business", "sports"], max_tokens=50, sequence_length=8, embedding_dim=4, units=3,
+                           **kwargs)
+    model.adapt(TEXTS)
+    model.compile(keras.optimizers.Adam(0.01))
+    return model
+
+
+# ----------------------------------------------------------------------------- model
+
+def test_keras_round_trip_takes_raw_strings(tmp_path):
+    model = small_model()
+    check_train_step(model, [(tf.constant(TEXTS), LABELS)])
+    path = tmp_path / "text.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # safe_mode stays on
+    assert isinstance(loaded, TextClassifier) and loaded.class_names == ["business", "sports"]
+    assert loaded.vocabulary() == model.vocabulary() and "stocks" in loaded.vocabulary()
+    new = ["oil prices and the cup", "a word never seen"]
+    for a, b in zip(loaded.predict_proba(new), model.predict_proba(new)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(loaded(tf.constant(new)), model(tf.constant(new)), atol=1e-6)
+    assert loaded.get_config() == model.get_config()
+
+
+def test_train_steps_change_weights_and_fit_learns():
+    model = small_model(dropout=0.2, word_dropout=0.2)
+    logs = check_train_step(model, [(tf.constant(TEXTS[:3]), LABELS[:3]), (tf.constant(TEXTS[3:]), LABELS[3:])])
+    assert set(logs[0]) == {"loss", "accuracy"}
+    history = model.fit(tf.data.Dataset.from_tensor_slices((TEXTS, LABELS)).batch(6), epochs=40, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert [r["label"] for r in model.predict_texts(TEXTS)] == [model.class_names[i] for i in LABELS]
+
+
+def test_dropout_is_stateless_per_seed_and_word_dropout_drops_whole_words():
+    from zoo.models.text_classifier import _dropout
+
+    x = tf.ones((4, 10, 6))
+    a, b = (_dropout(x, 0.5, tf.constant(seed)).numpy() for seed in ([3, 0], [3, 1]))  # (step, replica)
+    assert not np.array_equal(a, b) and np.array_equal(a, _dropout(x, 0.5, tf.constant([3, 0])).numpy())
+    assert set(np.unique(a)) == {0.0, 2.0}
+    words = _dropout(x, 0.5, tf.constant([1, 0]), noise_shape=[4, 10, 1]).numpy()
+    assert np.all((words == 0).all(-1) | (words == 2).all(-1)) and (words == 0).any()
+
+
+def test_tokens_follow_the_vectorizer_and_attention_sums_to_one():
+    model = small_model()
+    assert model.tokens(["Markets: bank #39;s profit &lt;b&gt;doubles\\again"]) == [
+        ["markets", "bank", "s", "profit", "b", "doubles", "again"]]
+    ids = model.vectorizer(tf.constant(["markets bank s profit b doubles again"])).numpy()[0]
+    vocabulary = model.vocabulary()
+    assert [vocabulary[i] for i in ids[:7]] == model.tokens([TEXTS[4]])[0]  # cleaned the same way
+    pairs = model.word_attention(["oil oil prices", "one two three four five six seven eight nine ten"])
+    assert [w for w, _ in pairs[0]] == ["oil", "oil", "prices"]
+    assert len(pairs[1]) == 8  # cut at sequence_length, like the vectorizer
+    for row in pairs:
+        assert sum(w for _, w in row) == pytest.approx(1.0, abs=1e-5)
+    result = model.predict_texts(["oil oil prices", ""], top_words=2)
+    assert set(result[0]["probabilities"]) == {"business", "sports"}
+    assert sum(result[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert result[0]["attention"][0][0] in ("oil", "prices") and len(result[0]["attention"]) == 2
+    weights = dict(result[0]["attention"])
+    assert weights.get("oil", 0) == pytest.approx(pairs[0][0][1] + pairs[0][1][1], abs=1e-3)  # summed
+    assert result[1]["attention"] == []  # an empty text has no words
+
+
+def test_attention_image():
+    image = attention_image([("hello", 0.7), ("world", 0.3)] * 40, title="true a | predicted b 0.90", width=200)
+    assert image.dtype == np.uint8 and image.shape[1] == 200 and image.shape[2] == 3 and image.shape[0] > 40
+    assert (image[..., 1] < 100).any()  # the strongest word is drawn in strong red
+
+
+REPLICAS = """
+import os, sys
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from train.strategy import make_strategy
+from train.trainer import distribute, make_step_function
+from zoo.models import TextClassifier
+texts = ["stocks fall as oil prices rise", "the team won the final match", "shares and profits up", "striker scores twice in the cup"] * 2
+labels = np.array([0, 1, 0, 1] * 2, np.int32)
+def run(name, weights):
+    strategy = make_strategy(name)
+    with strategy.scope():
+        m = TextClassifier(["a", "b"], max_tokens=50, sequence_length=8, embedding_dim=4, units=3, dropout=0.0)
+        m.adapt(texts); m.compile(keras.optimizers.SGD(0.5)); m.optimizer.build(m.trainable_variables)
+    if weights is not None: m.set_weights(weights)
+    w0 = m.get_weights()
+    it = iter(distribute(strategy, tf.data.Dataset.from_tensor_slices((texts, labels)).batch(8).repeat()))
+    out, n = make_step_function(strategy, m.train_step)(next(it))
+    return strategy.num_replicas_in_sync, w0, m.get_weights(), {k: float(v) for k, v in out.items()}
+r1, w0, w1, l1 = run("one_device", None)
+r2, _, w2, l2 = run("mirrored", w0)
+print(r1, r2, max(np.abs(a - b).max() for a, b in zip(w1, w2)), max(np.abs(a - b).max() for a, b in zip(w0, w1)))
+"""
+
+
+def test_two_replicas_train_like_one(tmp_path):
+    """One SGD step (no dropout) on the same global batch: 2 logical CPU replicas == 1 device."""
+    script = tmp_path / "replicas.py"
+    script.write_text(REPLICAS)
+    result = run_python([script], env={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    replicas_1, replicas_2, difference, largest_update = result.stdout.split()[-4:]
+    assert (replicas_1, replicas_2) == ("1", "2")
+    assert float(difference) < 1e-6 and float(largest_update) > 1e-3, result.stdout
+
+
+# ----------------------------------------------------------------------------- data of the recipe
+
+def write(path, text: str, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return str(path)
+
+
+def test_default_split_is_stratified_and_fixed():
+    (train, train_ids), (val, val_ids), names = encode(Config())
+    assert names == ["Business", "Sci/Tech", "Sports", "World"]
+    assert len(train) == 6080 and len(val) == 1520 and not set(train) & set(val)
+    assert np.bincount(val_ids).tolist() == [380] * 4
+    assert "Fears for T N pension after talks" in train[0] + val[0]  # title + description
+    again = encode(Config(seed=5))[1][0]
+    assert again == val
+
+
+def test_header_csv_by_column_names_and_numeric_labels(tmp_path):
+    rows = "".join(f'{i},"{"good fine great" if i % 2 else "bad awful"} {i}",{i % 2}\n' for i in range(40))
+    path = write(tmp_path / "a.csv", "id,body,stars\n" + rows)
+    (train, train_ids), (val, val_ids), names = encode(Config(data=path, text_column="body", label_column="stars"))
+    assert names == ["0", "1"] and len(train) == 32 and len(val) == 8
+    assert all(("good" in t) == (names[i] == "1") for t, i in zip(train, train_ids))
+    by_index = encode(Config(data=path, text_column="1", label_column="2"))
+    assert by_index[0][0] == train
+
+
+def test_tsv_and_headerless_files(tmp_path):
+    tsv = write(tmp_path / "a.tsv", "label\ttext\n" + "".join(f"{'pos' if i % 3 else 'neg'}\tsome text {i}\n"
+                                                             for i in range(30)))
+    (train, _), (val, _), names = encode(Config(data=tsv))
+    assert names == ["neg", "pos"] and len(train) + len(val) == 30 and train[0].startswith("some text")
+    bare = write(tmp_path / "bare.csv", "".join(f"{i % 3},title {i},description {i}\n" for i in range(30)))
+    (train, _), _, names = encode(Config(data=bare))
+    assert names == ["0", "1", "2"] and train[0] == "title 0 description 0"
+
+
+def test_unseen_validation_labels_dropped_and_non_utf8_read(tmp_path, capsys):
+    train = write(tmp_path / "train.csv", "text,label\n" + "".join(f"caf\xe9 {i},{i % 2}\n" for i in range(10)),
+                  encoding="latin-1")
+    val = write(tmp_path / "val.csv", "text,label\na,0\nb,1\nc,7\nd,9\n")
+    (texts, _), (val_texts, val_ids), names = encode(Config(data=train, val_data=val))
+    out = capsys.readouterr().out
+    assert val_texts == ["a", "b"] and val_ids.tolist() == [0, 1]
+    assert "2 validation text(s) have labels the training data lacks ('7', '9'): dropped" in out
+    assert "\ufffd" in texts[0] and "not UTF-8" in out
+
+
+def test_tfds_sources_with_mock_data():
+    with warnings.catch_warnings(), tfds.testing.mock_data(num_examples=12):
+        warnings.simplefilter("ignore")
+        (train, train_ids), (val, _), names = encode(Config(data="tfds:ag_news_subset"))
+        assert names == sorted(names, key=str.casefold) and set(names) <= {"World", "Sports", "Business", "Sci/Tech"}
+        assert len(train) == 12 and len(val) == 12 and all(isinstance(t, str) and " " in t for t in train)
+        (train, _), _, names = encode(Config(data="tfds:imdb_reviews", limit=5))
+        assert len(train) == 5 and set(names) <= {"neg", "pos"}
+
+
+def test_split_keeps_every_class_in_training():
+    (train, train_labels), (val, val_labels) = split_texts(list("abcdefg"), ["x", "x", "x", "x", "y", "y", "z"], 0.5)
+    assert set(train_labels) == {"x", "y", "z"} and sorted(val_labels) == ["x", "x", "y"]
+
+
+# ----------------------------------------------------------------------------- command lines
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_cli(["train", "lstm_classifier", "--preset", "tiny", "--run-dir", str(run_dir), "--quiet"],
+                     timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result
+
+
+def test_tiny_run_model_and_tensorboard(tiny_run):
+    run_dir, result = tiny_run
+    assert "320 training / 80 validation texts, 4 classes" in result.stdout
+    assert "saving the weights of epoch" in result.stdout  # restore_best
+    events = EventAccumulator(str(run_dir / "logs"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    for tag in ("train/loss", "train/accuracy", "epoch/loss", "epoch/accuracy", "epoch/val_loss",
+                "epoch/val_accuracy", "confusion_matrix", "attention/text_0", "attention/text_1"):
+        assert tag in tags, (tag, sorted(tags))
+    accuracy = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("epoch/val_accuracy")]
+    assert len(accuracy) == 2 and all(0 <= a <= 1 for a in accuracy)
+    picture = tf.io.decode_png(tf.make_ndarray(events.Tensors("attention/text_0")[-1].tensor_proto)[2]).numpy()
+    assert picture.shape[1] == 640 and picture.shape[2] == 3
+    loaded = keras.saving.load_model(run_dir / "model.keras")
+    assert loaded.num_classes == 4 and loaded.sequence_length == PRESETS["tiny"].sequence_length
+
+
+def test_predict_cli_lines_and_json(tiny_run):
+    run_dir, _ = tiny_run
+    result = run_cli(["zoo", "predict", str(run_dir), "Oil prices rise as stocks fall", "Cup final tonight"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2 and "Oil prices rise as stocks fall  (attention: " in lines[0]
+    assert lines[0].split()[0] in ("World", "Sports", "Business", "Sci/Tech")
+    result = run_cli(["zoo", "predict", str(run_dir / "model.keras"), "Oil prices rise", "--json"])
+    assert result.returncode == 0, result.stderr
+    prediction = json.loads(result.stdout)["predictions"][0]
+    assert prediction["input"] == "Oil prices rise" and len(prediction["probabilities"]) == 4
+    assert {w for w, _ in prediction["attention"]} == {"oil", "prices", "rise"}
+    assert_user_error(run_cli(["zoo", "predict", str(run_dir)]), "nothing to predict")
+
+
+def test_train_on_a_header_csv_with_numeric_labels(tmp_path):
+    rows = "".join(f'"{"good fine" if i % 2 else "bad awful"} {i}",{i % 2},x\n' for i in range(60))
+    data = write(tmp_path / "reviews.csv", "review_text,rating,other\n" + rows)
+    result = run_cli(["train", "lstm_classifier", "--preset", "tiny", "--data", data, "--text-column",
+                      "review_text", "--label-column", "rating", "--run-dir", str(tmp_path / "run"), "--quiet"],
+                     timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "48 training / 12 validation texts, 2 classes (0, 1)" in result.stdout
+    assert keras.saving.load_model(tmp_path / "run" / "model.keras").class_names == ["0", "1"]
+
+
+@pytest.mark.parametrize("content, flags, fragments", [
+    ("", {}, ["is empty"]),
+    ("title,label\na,1\nb,2\n", {"text_column": "body"}, ["'body' does not exist", "0: 'title', 1: 'label'"]),
+    ("text,label\na,1\nb,1\nc,1\n", {}, ["at least 2 classes", "only '1'"]),
+])
+def test_bad_data_is_a_clear_user_error(tmp_path, content, flags, fragments):
+    with pytest.raises(UserError) as error:
+        encode(Config(data=write(tmp_path / "bad.csv", content), **flags))
+    assert all(fragment in str(error.value) for fragment in fragments), str(error.value)
+
+
+def test_bad_data_on_the_command_line(tmp_path):
+    data = write(tmp_path / "bad.csv", "title,label\na,1\nb,2\n")
+    result = run_cli(["train", "lstm_classifier", "--preset", "tiny", "--data", data, "--label-column", "stars",
+                      "--run-dir", str(tmp_path / "run")])
+    assert_user_error(result, "label column 'stars' does not exist", "0: 'title', 1: 'label'")
+    assert not (tmp_path / "run").exists()

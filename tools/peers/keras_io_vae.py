@@ -1,0 +1,160 @@
+"""The keras.io-style peer of the zoo's VAE: the same encoder and decoder, trained the way the
+keras.io example does it (https://keras.io/examples/generative/vae/): a `Sampling` layer
+drawing `keras.random.normal` noise, a model whose `train_step` sums binary cross-entropy over
+the pixels plus the KL term, `keras.metrics.Mean` trackers, and `model.fit`.
+
+    python tools/peers/keras_io_vae.py [--preset default] [--steps 30] [--batch-size 128]
+
+`make_peer(config) -> (compiled model, dataset of batches)` is what a benchmark needs to time
+it beside the zoo's step; `__main__` times both on the same batch size and CPU and prints a
+table (images/s, zoo / peer). It asserts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
+
+from zoo.models import build_vae_decoder, build_vae_encoder  # noqa: E402  (the same network)
+
+
+class Sampling(keras.layers.Layer):
+    """z = mean + exp(log_var / 2) * eps, as in the keras.io example."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+
+class KerasIoVAE(keras.Model):
+    """The keras.io VAE: trackers, a GradientTape `train_step`, trained with `fit`."""
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder, self.sampling = encoder, decoder, Sampling()
+        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def call(self, data):
+        mean, log_var = self.encoder(data)
+        return ops.sigmoid(self.decoder(self.sampling([mean, log_var])))
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            mean, log_var = self.encoder(data)
+            reconstruction = ops.sigmoid(self.decoder(self.sampling([mean, log_var])))
+            reconstruction_loss = ops.mean(ops.sum(
+                keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))
+            kl_loss = -0.5 * (1 + log_var - ops.square(mean) - ops.exp(log_var))
+            kl_loss = ops.mean(ops.sum(kl_loss, axis=1))
+            total_loss = reconstruction_loss + kl_loss
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.total_loss_tracker.update_state(total_loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.kl_loss_tracker.update_state(kl_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def make_peer(config) -> tuple[keras.Model, tf.data.Dataset]:
+    """The peer for a `train.recipes.vae.Config`: a compiled model and endless batches of
+    `config.batch_size` MNIST training images (binarized once, as keras.io feeds fixed data)."""
+    from zoo.data import load_images
+
+    shape = (config.image_size, config.image_size, config.channels)
+    model = KerasIoVAE(build_vae_encoder(shape, config.latent_size, config.width, config.depth),
+                       build_vae_decoder(shape, config.latent_size, config.width, config.depth))
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    images, _, _ = load_images(config.data, "train", config.channels, shape[:2], limit=config.batch_size * 16)
+    images = (np.random.default_rng(0).random(images.shape, dtype=np.float32) < images).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices(images).repeat().batch(config.batch_size, drop_remainder=True)
+    return model, data.prefetch(4)
+
+
+class _Timer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        float(logs["total_loss"])  # wait for the step
+        self.times.append(time.perf_counter() - self.start)
+
+
+def time_peer(config, steps: int) -> float:
+    """Median seconds per `fit` step of the peer (after 3 warm-up steps)."""
+    model, data = make_peer(config)
+    timer = _Timer()
+    model.fit(data, steps_per_epoch=steps + 3, epochs=1, verbose=0, callbacks=[timer])
+    return statistics.median(timer.times[3:])
+
+
+def time_zoo(config, steps: int) -> float:
+    """Median seconds per step of the zoo's VAE `train_step` in the trainer's step function."""
+    from train.recipes import get_recipe
+    from train.trainer import build, make_step_function
+
+    strategy = tf.distribute.get_strategy()
+    built = build(get_recipe("vae"), config)
+    step = make_step_function(strategy, built.model.train_step)
+    iterator = iter(built.train_data)
+    times = []
+    for i in range(steps + 3):
+        batch = next(iterator)
+        start = time.perf_counter()
+        outputs, _ = step(batch)
+        float(outputs["loss"])
+        if i >= 3:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    from train.recipes import get_recipe
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int)
+    args = parser.parse_args()
+    config = get_recipe("vae").presets[args.preset]
+    if args.batch_size:
+        config = dataclasses.replace(config, batch_size=args.batch_size)
+    config = dataclasses.replace(config, val_limit=16, projector_images=16)  # the benchmark needs no validation
+    keras.mixed_precision.set_global_policy("float32")
+    zoo_s, peer_s = time_zoo(config, args.steps), time_peer(config, args.steps)
+    b = config.batch_size
+    print(f"VAE train step, preset {args.preset} (width {config.width}, depth {config.depth}, latent "
+          f"{config.latent_size}), batch {b}, float32, median of {args.steps} steps")
+    print(f"{'':28} {'images/s':>9} {'ms/step':>8}")
+    print(f"{'zoo VAE (trainer step)':28} {b / zoo_s:9.0f} {1000 * zoo_s:8.1f}")
+    print(f"{'keras.io-style peer (fit)':28} {b / peer_s:9.0f} {1000 * peer_s:8.1f}")
+    print(f"zoo / peer: {peer_s / zoo_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

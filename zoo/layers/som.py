@@ -1,0 +1,323 @@
+"""Self-organizing map (Kohonen 1982) trained by the batch-SOM rule (Kohonen 2013,
+"Essentials of the self-organizing map", https://doi.org/10.1016/j.neunet.2012.09.018).
+
+The layer holds the prototypes and everything a map is measured by; it learns by the batch
+rule, not by gradients. One batch-SOM update is two sums over the batch (`batch_statistics`)
+followed by `apply_batch_update`; a model sums the two over replicas in between, so any
+number of replicas gives the same map (`zoo.models.SOM` does that).
+
+Grid conventions (the same everywhere in zoo, and MiniSom's for the error definitions):
+- Unit `i` sits at grid row `i // cols`, column `i % cols`.
+- Its position in the plane: rectangular `(col, row)`; hexagonal `(col + 0.5 * (row % 2),
+  row * sqrt(3) / 2)` (odd rows shifted right), so every inner unit has 6 neighbours at
+  distance 1. Neighbourhood functions use the Euclidean distance between positions.
+- Adjacent units: rectangular, the 8-neighbourhood (position distance <= sqrt 2, as MiniSom's
+  topographic error with its threshold 1.42); hexagonal, the 6 units at distance 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+TOPOLOGIES = ("rectangular", "hexagonal")
+NEIGHBOURHOODS = ("gaussian", "bubble")
+OUTPUTS = ("distances", "coordinates", "index", "all")
+_ADJACENT = {"rectangular": math.sqrt(2) + 1e-3, "hexagonal": 1 + 1e-3}  # position distance
+MAX_BLOCK = 2**24  # elements of a (samples x units) or (units x units) block held at once (64 MB)
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+def grid_positions(rows: int, cols: int, topology: str = "rectangular") -> np.ndarray:
+    """`(rows * cols, 2)` float32 positions `(x, y)` of the units in the plane (module docstring)."""
+    row, col = np.divmod(np.arange(rows * cols), cols)
+    if topology == "hexagonal":
+        return np.stack([col + 0.5 * (row % 2), row * math.sqrt(3) / 2], axis=1).astype(np.float32)
+    return np.stack([col, row], axis=1).astype(np.float32)
+
+
+def squared_distances(x, prototypes):
+    """`(N, U)` squared Euclidean distances in float32, as `|x|^2 - 2 x.w + |w|^2` (one matmul,
+    no `(N, U, D)` intermediate), clipped at 0 against rounding.
+
+    Args:
+        x: `(N, D)` samples, any float dtype (cast to float32).
+        prototypes: `(U, D)` prototypes.
+    """
+    x, w = ops.cast(x, "float32"), ops.cast(prototypes, "float32")
+    xx = ops.sum(ops.square(x), axis=1, keepdims=True)  # (N, 1)
+    ww = ops.sum(ops.square(w), axis=1)[None, :]  # (1, U)
+    return ops.maximum(xx - 2.0 * ops.matmul(x, ops.transpose(w)) + ww, 0.0)  # (N, U)
+
+
+def neighbourhood_function(grid_squared_distance, sigma, kind: str = "gaussian"):
+    """The neighbourhood weight of a unit at squared grid distance `d2` from the winner:
+    gaussian `exp(-d2 / (2 sigma^2))`; bubble `1 if d2 <= sigma^2 else 0`."""
+    sigma = ops.cast(sigma, "float32")
+    if kind == "bubble":
+        return ops.cast(grid_squared_distance <= ops.square(sigma), "float32")
+    return ops.exp(-grid_squared_distance / (2.0 * ops.square(sigma)))
+
+
+def exponential_decay(start: float, end: float, progress):
+    """`start * (end / start) ** progress`, progress clipped to [0, 1]: `start` at the first
+    step, `end` from the last one on (the radius and learning-rate schedules)."""
+    progress = ops.clip(ops.cast(progress, "float32"), 0.0, 1.0)
+    return start * ops.power(end / start, progress)
+
+
+def _chunks(total: int, size: int):
+    for start in range(0, total, size):
+        yield slice(start, min(start + size, total))
+
+
+# ----------------------------------------------------------------------------- the layer
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SelfOrganizingMap(keras.layers.Layer):
+    """A grid of `rows x cols` prototype vectors that maps each sample to its best-matching unit.
+
+    The prototypes are weights that gradients do not train (`trainable=False`): the map learns
+    by the batch-SOM rule, `w_j <- (1 - lr) w_j + lr * sum_i h(b_i, j) x_i / sum_i h(b_i, j)`,
+    where `b_i` is sample i's best-matching unit (BMU) and `h` the neighbourhood function of
+    radius sigma. `lr = 1` on the whole data set is Kohonen's batch SOM; `lr < 1` on
+    mini-batches averages over batches. `batch_statistics` gives the two sums (sum them over
+    replicas), `apply_batch_update` moves the prototypes; `zoo.models.SOM` does both per step.
+    Initialise from data first with `initialize(x, "pca" | "random")`.
+
+    Distances are computed in float32 also under a mixed-precision policy, and the inputs are
+    not down-cast to the compute dtype. Whole-data methods (`best_matching_units`,
+    `quantization_error`, `topographic_error`, `hit_map`) work in chunks of samples so that a
+    million samples or a 200x200 map fit in memory.
+
+    Args:
+        rows: grid rows (>= 1).
+        cols: grid columns (>= 1).
+        topology: "rectangular" (8 neighbours) or "hexagonal" (6 neighbours, odd rows shifted).
+        neighbourhood: "gaussian" or "bubble" (`neighbourhood_function`).
+        output_mode: what a call returns: "distances" `(N, rows * cols)` Euclidean distances to
+            every prototype (from the expanded square, so absolute errors of about
+            `sqrt(1e-7) * |x|` near 0); "coordinates" `(N, 2)` BMU grid (row, col) as float32; "index"
+            `(N,)` int32 BMU index; "all" a dict of these three plus "distance" `(N,)` (the
+            BMU's distance, computed exactly as `|x - w_bmu|`).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: `(N, D)` samples.
+
+    Example:
+    >>> som = SelfOrganizingMap(10, 10, output_mode="coordinates")
+    >>> som.initialize(np.random.rand(500, 3), "pca")
+    >>> som(np.random.rand(4, 3)).shape
+    (4, 2)
+    >>> # a frozen map feeding a classifier:
+    >>> model = keras.Sequential([keras.Input((3,)), SelfOrganizingMap(10, 10), keras.layers.Dense(2)])
+    """
+
+    def __init__(self, rows: int, cols: int, topology: str = "rectangular",
+                 neighbourhood: str = "gaussian", output_mode: str = "distances", **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("rows", rows), ("cols", cols)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"SelfOrganizingMap {name} must be a positive integer, got {value!r}")
+        for name, value, allowed in (("topology", topology, TOPOLOGIES),
+                                     ("neighbourhood", neighbourhood, NEIGHBOURHOODS),
+                                     ("output_mode", output_mode, OUTPUTS)):
+            if value not in allowed:
+                raise ValueError(f"SelfOrganizingMap {name} must be one of {', '.join(allowed)}, got {value!r}")
+        self.rows, self.cols = int(rows), int(cols)
+        self.topology, self.neighbourhood, self.output_mode = topology, neighbourhood, output_mode
+        self.units = self.rows * self.cols
+        self.positions = grid_positions(self.rows, self.cols, topology)  # (U, 2)
+        self.grid = np.stack(np.divmod(np.arange(self.units), self.cols), axis=1).astype(np.int32)  # (U, 2) row, col
+
+    @property
+    def input_dtype(self):
+        """Inputs are converted to float32, not to a mixed policy's compute dtype."""
+        return "float32"
+
+    def build(self, input_shape):
+        self.prototypes = self.add_weight(shape=(self.units, int(input_shape[-1])), name="prototypes",
+                                          initializer="random_uniform", trainable=False, autocast=False,
+                                          aggregation="only_first_replica")  # (U, D), equal on every replica
+
+    # ------------------------------------------------------------------ call
+
+    def match(self, inputs):
+        """Graph-friendly BMUs of one batch: `(best (N,) int32, second (N,) int32, distance (N,)
+        float32 to the best, squared distances (N, U))`."""
+        d2 = squared_distances(inputs, self.prototypes)  # (N, U)
+        if self.units == 1:
+            best = ops.zeros((ops.shape(d2)[0],), "int32")
+            return best, best, self._distance_to(inputs, best), d2
+        index = ops.cast(ops.top_k(-d2, k=2)[1], "int32")  # (N, 2)
+        return index[:, 0], index[:, 1], self._distance_to(inputs, index[:, 0]), d2
+
+    def _distance_to(self, inputs, units):
+        """`(N,)` exact Euclidean distance of each sample to one unit's prototype (the expanded
+        form loses digits when a sample is close to its prototype: `sqrt(rounding error)`)."""
+        delta = ops.cast(inputs, "float32") - ops.take(ops.cast(self.prototypes, "float32"), units, axis=0)
+        return ops.sqrt(ops.sum(ops.square(delta), axis=-1))
+
+    def call(self, inputs):
+        best, _, distance, d2 = self.match(inputs)
+        coordinates = ops.take(ops.convert_to_tensor(self.grid.astype(np.float32)), best, axis=0)  # (N, 2)
+        outputs = {"distances": ops.sqrt(d2), "coordinates": coordinates, "index": best, "distance": distance}
+        return outputs if self.output_mode == "all" else outputs[self.output_mode]
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0]
+        shapes = {"distances": (batch, self.units), "coordinates": (batch, 2), "index": (batch,),
+                  "distance": (batch,)}
+        return shapes if self.output_mode == "all" else shapes[self.output_mode]
+
+    def compute_output_spec(self, inputs):
+        shapes = self.compute_output_shape(tuple(inputs.shape))
+        dtypes = {"index": "int32"}
+        if self.output_mode != "all":
+            return keras.KerasTensor(shapes, dtype=dtypes.get(self.output_mode, "float32"))
+        return {k: keras.KerasTensor(s, dtype=dtypes.get(k, "float32")) for k, s in shapes.items()}
+
+    # ------------------------------------------------------------------ learning
+
+    def adjacent(self, first, second):
+        """Whether units `first` and `second` (int tensors of one shape) are grid neighbours."""
+        positions = ops.convert_to_tensor(self.positions)
+        delta = ops.take(positions, first, axis=0) - ops.take(positions, second, axis=0)
+        return ops.sqrt(ops.sum(ops.square(delta), axis=-1)) <= _ADJACENT[self.topology]
+
+    def neighbourhood_sums(self, values, sigma):
+        """`H @ values` for the `(U, U)` neighbourhood matrix `H[j, k] = h(k, j)` of radius
+        `sigma`, built in blocks of units (a 200x200 map never holds all of H)."""
+        positions = ops.convert_to_tensor(self.positions)  # (U, 2)
+        block = max(1, MAX_BLOCK // self.units)
+        parts = []
+        for rows in _chunks(self.units, block):
+            delta = positions[rows, None, :] - positions[None, :, :]  # (B, U, 2)
+            h = neighbourhood_function(ops.sum(ops.square(delta), axis=-1), sigma, self.neighbourhood)
+            parts.append(ops.matmul(h, values))  # (B, ...)
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+
+    def batch_statistics(self, inputs, sigma, best=None):
+        """The batch-SOM sums of one batch: `numerator (U, D) = sum_i h(b_i, j) x_i` and
+        `denominator (U,) = sum_i h(b_i, j)`, float32. Both are sums over samples, so sum
+        them over replicas (or batches) before `apply_batch_update`.
+
+        Args:
+            inputs: `(N, D)` samples.
+            sigma: the neighbourhood radius (grid units).
+            best: `(N,)` BMU indices when already known (from `match`).
+        """
+        x = ops.cast(inputs, "float32")
+        if best is None:
+            best = self.match(x)[0]
+        sums = ops.segment_sum(x, best, num_segments=self.units)  # (U, D) per-winner sums
+        counts = ops.segment_sum(ops.ones_like(x[:, 0]), best, num_segments=self.units)  # (U,)
+        both = self.neighbourhood_sums(ops.concatenate([sums, counts[:, None]], axis=1), sigma)
+        return both[:, :-1], both[:, -1]
+
+    def apply_batch_update(self, numerator, denominator, learning_rate=1.0):
+        """`w_j <- (1 - lr) w_j + lr * numerator_j / denominator_j` where `denominator_j > 0`
+        (units no sample reaches under a bubble neighbourhood keep their prototype)."""
+        w = ops.cast(self.prototypes, "float32")
+        reached = (denominator > 1e-12)[:, None]
+        target = numerator / ops.where(reached, denominator[:, None], 1.0)
+        new = ops.where(reached, (1.0 - learning_rate) * w + learning_rate * target, w)
+        self.prototypes.assign(ops.cast(new, self.prototypes.dtype))
+
+    def initialize(self, data, method: str = "pca", seed: int = 0) -> None:
+        """Set the prototypes from data (builds the layer if needed).
+
+        Args:
+            data: `(N, D)` samples (NumPy).
+            method: "random": `rows * cols` samples drawn without replacement (with, if fewer);
+                "pca": the plane of the first two principal components through the mean, rows
+                along the first and columns along the second, spanning +-1 standard deviation
+                of each (MiniSom's `pca_weights_init` spans +-1 unit vector instead, which does
+                not follow the data's scale).
+            seed: seed of the random draw.
+        """
+        data = np.asarray(data, np.float64).reshape(len(data), -1)
+        if not self.built:
+            self.build((None, data.shape[1]))
+        if method == "random":
+            rng = np.random.default_rng(seed)
+            prototypes = data[rng.choice(len(data), self.units, replace=len(data) < self.units)]
+        elif method == "pca":
+            prototypes = _pca_plane(data, self.rows, self.cols)
+        else:
+            raise ValueError(f"initialize method must be 'random' or 'pca', got {method!r}")
+        self.prototypes.assign(prototypes.astype(np.float32))
+
+    # ------------------------------------------------------------------ whole-data measures
+
+    def best_matching_units(self, data, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`(best, second, distance)` of every sample as NumPy arrays, computed in chunks of
+        `chunk_size` samples (default: about 16M distances per chunk)."""
+        data = np.asarray(data)
+        chunk_size = chunk_size or max(1, MAX_BLOCK // self.units)
+        parts = [self.match(data[rows])[:3] for rows in _chunks(len(data), chunk_size)]
+        return tuple(np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in range(3))
+
+    def errors(self, data, chunk_size: int | None = None) -> dict[str, float]:
+        """`{"quantization_error", "topographic_error"}` over `data` in one pass.
+
+        Quantization error: the mean Euclidean distance from a sample to its BMU. Topographic
+        error: the share of samples whose best and second-best units are not adjacent (module
+        docstring: 8-neighbourhood on rectangular grids, 6 on hexagonal ones; MiniSom's
+        definitions); NaN for a 1-unit map.
+        """
+        best, second, distance = self.best_matching_units(data, chunk_size)
+        adjacent = ops.convert_to_numpy(self.adjacent(best, second))
+        return {"quantization_error": float(np.mean(distance, dtype=np.float64)),
+                "topographic_error": float("nan") if self.units == 1 else float(1.0 - adjacent.mean())}
+
+    def quantization_error(self, data, chunk_size: int | None = None) -> float:
+        """Mean Euclidean distance from each sample to its BMU (see `errors`)."""
+        return self.errors(data, chunk_size)["quantization_error"]
+
+    def topographic_error(self, data, chunk_size: int | None = None) -> float:
+        """Share of samples whose two best units are not grid neighbours (see `errors`)."""
+        return self.errors(data, chunk_size)["topographic_error"]
+
+    def hit_map(self, data, chunk_size: int | None = None) -> np.ndarray:
+        """`(rows, cols)` int64: how many samples each unit is the BMU of."""
+        best = self.best_matching_units(data, chunk_size)[0]
+        return np.bincount(best, minlength=self.units).reshape(self.rows, self.cols)
+
+    def u_matrix(self) -> np.ndarray:
+        """`(rows, cols)` float32: each unit's mean Euclidean distance to the prototypes of its
+        adjacent units (high values = borders between clusters)."""
+        w = ops.convert_to_numpy(self.prototypes).astype(np.float64)
+        delta = self.positions[:, None, :] - self.positions[None, :, :]
+        near = np.sqrt((delta ** 2).sum(-1)) <= _ADJACENT[self.topology]
+        np.fill_diagonal(near, False)
+        out = np.zeros(self.units)
+        for rows in _chunks(self.units, max(1, MAX_BLOCK // max(self.units, w.shape[1]))):
+            i, j = np.nonzero(near[rows])
+            d = np.linalg.norm(w[rows][i] - w[j], axis=1)
+            out[rows] = np.bincount(i, d, rows.stop - rows.start) / np.maximum(near[rows].sum(1), 1)
+        return out.reshape(self.rows, self.cols).astype(np.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "rows": self.rows, "cols": self.cols, "topology": self.topology,
+                "neighbourhood": self.neighbourhood, "output_mode": self.output_mode}
+
+
+def _pca_plane(data: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """`(rows * cols, D)` prototypes on the plane of the first two principal components
+    (of the first 100,000 samples at most)."""
+    if data.shape[1] < 2 or len(data) < 2:
+        raise ValueError("PCA initialization needs at least 2 samples with at least 2 features")
+    sample = data[:100_000]
+    mean = data.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(sample, rowvar=False))  # ascending
+    std = np.sqrt(np.maximum(eigenvalues[[-1, -2]], 0.0))
+    first, second = eigenvectors[:, -1], eigenvectors[:, -2]
+    a = np.linspace(-1, 1, rows)[:, None, None] * std[0] * first  # (rows, 1, D)
+    b = np.linspace(-1, 1, cols)[None, :, None] * std[1] * second  # (1, cols, D)
+    return (mean + a + b).reshape(rows * cols, -1)

@@ -1,0 +1,241 @@
+"""A text classifier on raw strings: TextVectorization, Embedding, BiLSTM, attention pooling, Dense.
+
+The vectorizer's vocabulary is adapted on the training texts (`adapt`) and saved inside the
+`.keras` file, so a loaded model classifies raw strings. The attention weights say which words
+the decision rests on (`predict_texts`, `word_attention`, `attention_image`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+from PIL import Image, ImageDraw, ImageFont
+
+from zoo.layers.attention import AttentionPooling
+from zoo.models.losses import global_mean
+
+# Cleanup before the vectorizer's own standardization (lowercase, strip punctuation, split on
+# whitespace): AG News-style escapes (`#39;`, `&lt;b&gt;`) and backslash line breaks become spaces.
+_CLEANUP = (r"&[a-zA-Z]+;|#\d+;|\\", " ")
+_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'  # TextVectorization's default
+
+
+def _dropout(x, rate: float, seed, noise_shape=None):
+    """Inverted dropout with a stateless mask seeded by `seed` (2 ints): a different mask on
+    every replica and step (PITFALLS: stateful Keras seeds repeat across replicas)."""
+    if rate <= 0:
+        return x
+    keep = tf.random.stateless_uniform(tf.shape(x) if noise_shape is None else noise_shape, seed) >= rate
+    return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TextClassifier(keras.Model):
+    """Raw strings -> class logits through a bidirectional LSTM and additive attention pooling.
+
+    Args:
+        class_names: the name of each class, in id order (at least 2).
+        max_tokens: vocabulary size of the vectorizer, padding and out-of-vocabulary included.
+        sequence_length: tokens kept per text (longer texts are cut, shorter ones padded).
+        embedding_dim: size of the word embeddings.
+        units: LSTM units per direction.
+        attention_units: size of the attention projection; None: `2 * units`.
+        dropout: dropout rate on the embeddings and on the pooled features while training.
+        word_dropout: share of whole words (embedding vectors) zeroed while training (Iyyer et
+            al. 2015, https://aclanthology.org/P15-1162).
+
+    Call arguments:
+        inputs: `(B,)` strings; returns float32 `(B, classes)` logits.
+
+    Example:
+    >>> model = TextClassifier(["neg", "pos"], max_tokens=1000)  # doctest: +SKIP
+    >>> model.adapt(train_texts); model.compile(keras.optimizers.Adam(1e-3))  # doctest: +SKIP
+    >>> model.fit(tf.data.Dataset.from_tensor_slices((texts, ids)).batch(32))  # doctest: +SKIP
+    >>> model.predict_texts(["what a great film"])[0]["label"]  # doctest: +SKIP
+    'pos'
+    """
+
+    def __init__(self, class_names: Sequence[str], max_tokens: int = 20000, sequence_length: int = 64,
+                 embedding_dim: int = 64, units: int = 64, attention_units: int | None = None,
+                 dropout: float = 0.3, word_dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if len(class_names) < 2:
+            raise ValueError(f"TextClassifier needs at least 2 classes, got {list(class_names)}")
+        self.class_names = [str(name) for name in class_names]
+        self.max_tokens, self.sequence_length = int(max_tokens), int(sequence_length)
+        self.embedding_dim, self.units, self.dropout = int(embedding_dim), int(units), float(dropout)
+        self.attention_units, self.word_dropout = attention_units, float(word_dropout)
+        self.vectorizer = keras.layers.TextVectorization(
+            max_tokens=self.max_tokens, output_sequence_length=self.sequence_length, name="vectorizer")
+        self.embedding = keras.layers.Embedding(self.max_tokens, self.embedding_dim, mask_zero=True,
+                                                name="embedding")
+        self.encoder = keras.layers.Bidirectional(keras.layers.LSTM(self.units, return_sequences=True),
+                                                  name="encoder")
+        self.pooling = AttentionPooling(attention_units, return_attention=True, name="attention")
+        self.classifier = keras.layers.Dense(len(self.class_names), name="classifier")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.build()  # weights exist from the start: steps never go through __call__
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def build(self, input_shape=None):
+        """Build every layer from shapes alone (loading builds before the vocabulary arrives)."""
+        length, features = self.sequence_length, 2 * self.units
+        self.embedding.build((None, length))
+        self.encoder.build((None, length, self.embedding_dim))
+        self.pooling.build((None, length, features))
+        self.classifier.build((None, features))
+        self.built = True
+
+    # ------------------------------------------------------------------------- text
+
+    def adapt(self, texts: Sequence[str]) -> None:
+        """Learn the vocabulary (the `max_tokens - 2` most frequent words) from training texts."""
+        self.vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(1024).map(_clean))
+
+    def vocabulary(self) -> list[str]:
+        """The vectorizer's vocabulary: index 0 is padding, 1 out-of-vocabulary."""
+        return self.vectorizer.get_vocabulary()
+
+    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        """The words the model reads from each text (standardized as the vectorizer does, at most
+        `sequence_length`): position t of the attention weights belongs to word t."""
+        words = tf.strings.split(_standardize(_clean(tf.constant(list(texts), tf.string))))
+        return [[w.decode("utf-8", "replace") for w in row[:self.sequence_length]]
+                for row in words.to_list()]
+
+    # ------------------------------------------------------------------------- forward
+
+    def _forward(self, texts, seed=None):
+        """`(float32 (B, K) logits, float32 (B, T) attention weights)` of `(B,)` strings; with a
+        `seed` (training), dropout on the embeddings and the pooled features."""
+        ids = self.vectorizer(_clean(texts))  # (B, T) int64, 0 = padding
+        mask = ops.not_equal(ids, 0)
+        x = self.embedding(ids)  # (B, T, E)
+        if seed is not None:
+            x = _dropout(x, self.word_dropout, seed + 2, noise_shape=tf.concat([tf.shape(x)[:2], [1]], 0))
+            x = _dropout(x, self.dropout, seed)
+        x = self.encoder(x, mask=mask)  # (B, T, 2U)
+        pooled, weights = self.pooling(x, mask=mask)  # (B, 2U), (B, T)
+        if seed is not None:
+            pooled = _dropout(pooled, self.dropout, seed + 1)
+        return ops.cast(self.classifier(pooled), "float32"), weights
+
+    def call(self, inputs, training=False):
+        """Logits of raw strings. Dropout belongs to `train_step` (stateless per-replica seeds),
+        so `training` changes nothing here."""
+        return self._forward(inputs)[0]
+
+    def _step_seed(self):
+        """A seed per (step, replica), for dropout masks that differ across replicas."""
+        context = tf.distribute.get_replica_context()
+        replica = 0 if context is None else context.replica_id_in_sync_group
+        return tf.stack([tf.cast(self.optimizer.iterations, tf.int32), tf.cast(replica, tf.int32)])
+
+    def _update(self, y, logits):
+        per_example = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)  # (B,)
+        self.loss_tracker.update_state(per_example)
+        self.accuracy_tracker.update_state(y, logits)
+        return per_example
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def train_step(self, data):
+        texts, y = data
+        with tf.GradientTape() as tape:
+            logits, _ = self._forward(texts, seed=self._step_seed())
+            loss = global_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        self._update(y, logits)
+        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+    def test_step(self, data):
+        texts, y = data
+        logits, _ = self._forward(texts)
+        self._update(y, logits)
+        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+    # ------------------------------------------------------------------------- inference
+
+    @tf.function(reduce_retracing=True)
+    def _infer(self, texts):
+        logits, weights = self._forward(texts)
+        return ops.softmax(logits, axis=-1), weights
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """`(probabilities (N, K), attention weights (N, T))` of raw texts, as NumPy arrays."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.num_classes), np.float32), np.zeros((0, self.sequence_length), np.float32)
+        parts = [self._infer(tf.constant(texts[i:i + batch_size], tf.string))
+                 for i in range(0, len(texts), batch_size)]
+        return (np.concatenate([p.numpy() for p, _ in parts]), np.concatenate([w.numpy() for _, w in parts]))
+
+    def word_attention(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Every word each text is read as, with its attention weight (for heat maps)."""
+        _, weights = self.predict_proba(texts)
+        return [list(zip(words, map(float, row))) for words, row in zip(self.tokens(texts), weights)]
+
+    def predict_texts(self, texts: Sequence[str], top_words: int = 5) -> list[dict]:
+        """Label, `{class: probability}` and the `top_words` words with the most attention (a
+        word that occurs several times gets the sum of its weights) for each text."""
+        probabilities, weights = self.predict_proba(texts)
+        results = []
+        for p, words, row in zip(probabilities, self.tokens(texts), weights):
+            totals: dict[str, float] = {}
+            for word, weight in zip(words, row):
+                totals[word] = totals.get(word, 0.0) + float(weight)
+            top = sorted(totals.items(), key=lambda item: -item[1])[:top_words]
+            results.append({"label": self.class_names[int(np.argmax(p))],
+                            "probabilities": {n: float(v) for n, v in zip(self.class_names, p)},
+                            "attention": [(w, round(v, 4)) for w, v in top]})
+        return results
+
+    def get_config(self):
+        return {**super().get_config(), "class_names": self.class_names, "max_tokens": self.max_tokens,
+                "sequence_length": self.sequence_length, "embedding_dim": self.embedding_dim,
+                "units": self.units, "attention_units": self.attention_units, "dropout": self.dropout,
+                "word_dropout": self.word_dropout}
+
+
+def _clean(texts):
+    return tf.strings.regex_replace(texts, *_CLEANUP)
+
+
+def _standardize(texts):
+    return tf.strings.regex_replace(tf.strings.lower(texts), _PUNCTUATION, "")
+
+
+def attention_image(word_weights: Sequence[tuple[str, float]], title: str = "", width: int = 640,
+                    line_height: int = 14) -> np.ndarray:
+    """A heat map of words: each word on a red background as strong as its weight relative to
+    the text's largest weight; uint8 `(H, width, 3)`, drawn with PIL's default font."""
+    font = ImageFont.load_default()
+    peak = max([w for _, w in word_weights] + [1e-9])
+    boxes, x, y = [], 4, line_height + 6 if title else 4
+    for word, weight in word_weights:
+        size = int(font.getlength(word)) + 6
+        if x + size > width - 4 and x > 4:
+            x, y = 4, y + line_height + 2
+        boxes.append((x, y, size, word, weight / peak))
+        x += size + 2
+    image = Image.new("RGB", (width, y + line_height + 4), "white")
+    draw = ImageDraw.Draw(image)
+    if title:
+        draw.text((4, 2), title, fill=(0, 0, 160), font=font)
+    for x, y, size, word, share in boxes:
+        fade = int(255 * (1 - share))
+        draw.rectangle((x, y, x + size, y + line_height), fill=(255, fade, fade))
+        draw.text((x + 3, y + 1), word, fill="black", font=font)
+    return np.asarray(image)
