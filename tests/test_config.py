@@ -104,3 +104,18 @@ def test_help_and_flag_errors_do_not_import_tensorflow():
                                 timeout=60, cwd=ROOT)
         assert result.returncode == expected, (argv, result.stderr[-2000:])
         assert "Traceback" not in result.stderr, (argv, result.stderr[-2000:])
+
+
+def test_every_recipe_help_renders():
+    """argparse formats help strings: a `%` in a field comment must not break `--help`."""
+    from train.recipes import RECIPES
+
+    for recipe in RECIPES.values():
+        assert "--batch-size" in _recipe_parser(recipe).format_help(), recipe.name
+    percent = Recipe("percent", "a comment with a percent sign", PercentConfig, {"default": PercentConfig()}, None)
+    assert "10% of the data" in _recipe_parser(percent).format_help()
+
+
+@dataclass(frozen=True)
+class PercentConfig(TrainConfig):
+    share: float = 0.1  # 10% of the data

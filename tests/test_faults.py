@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -267,6 +266,8 @@ def test_minutes_plans_the_steps_once_and_a_resume_keeps_the_plan(tmp_path):
     assert saved["config"]["steps_per_epoch"] == 1000 and 1 <= plan["steps_per_epoch"] < 1000, plan
     assert plan["pretrain_steps"] == round(3 * plan["steps_per_epoch"] / 1000)  # the same share
     assert plan["precision"] in ("float32", "mixed_bfloat16")
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    assert model.generator.get_layer("head").dtype_policy.name == plan["precision"]  # trained as planned
     again = run_cli([*args[:-4], "--epochs", "2", "--run-dir", run], timeout=300)  # one more epoch
     assert again.returncode == 0, again.stderr[-3000:]
     assert "measured" not in again.stdout and "as planned when the run started" in again.stdout

@@ -1,5 +1,6 @@
 """TextClassifier (model), `python -m train lstm_classifier` (recipe) and `python -m zoo predict` on it."""
 
+import dataclasses
 import json
 import os
 import warnings
@@ -12,7 +13,8 @@ import tensorflow_datasets as tfds
 from helpers import ROOT, assert_user_error, check_train_step, run_cli, run_python
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from train.recipes.lstm_classifier import PRESETS, Config, encode, split_texts
+from train.config import ConfigError
+from train.recipes.lstm_classifier import PRESETS, Config, build, encode, selection_callback, split_texts
 from zoo.errors import UserError
 from zoo.models import TextClassifier
 from zoo.models.text_classifier import attention_image
@@ -196,6 +198,58 @@ def test_split_keeps_every_class_in_training():
     assert set(train_labels) == {"x", "y", "z"} and sorted(val_labels) == ["x", "x", "y"]
 
 
+# ----------------------------------------------------------------------------- epoch selection
+
+def test_selection_slice_is_held_out_training_texts_never_validation(tmp_path):
+    """The epoch is chosen on texts taken from the training part, fitted on by nothing (not the
+    optimizer, not the vocabulary) and disjoint from the validation texts."""
+    rows = "".join(f"{i % 2},unique{i} {'oil stocks' if i % 2 else 'cup match'}\n" for i in range(100))
+    config = dataclasses.replace(PRESETS["tiny"], data=write(tmp_path / "d.csv", rows), limit=0, max_tokens=500)
+    (train, _), (val, _), _ = encode(config)
+    built = build(config)
+    [selector] = [c for c in built.callbacks if hasattr(c, "texts")]
+    fitted = {t.decode() for t, _ in built.train_data.unbatch().take(2000).as_numpy_iterator()}
+    assert len(selector.texts) == 8 and len(fitted) == 72  # 10% of each class of the 80 training texts
+    assert set(selector.texts) <= set(train) and not set(selector.texts) & set(val)
+    assert not set(selector.texts) & fitted and fitted | set(selector.texts) == set(train)
+    vocabulary = set(built.model.vocabulary())
+    assert all(t.split()[0] not in vocabulary for t in selector.texts)
+    assert all(t.split()[0] in vocabulary for t in fitted)
+    with pytest.raises(ConfigError, match="restore-best"):
+        Config(select_fraction=0.0).validate()
+
+
+class ScriptedModel:
+    """Predicts perfectly on the selection texts only in the epochs listed in `good`."""
+
+    def __init__(self, ids, good):
+        self.ids, self.good, self.epoch, self.restored = ids, good, 0, None
+
+    def predict_proba(self, texts):
+        predicted = self.ids if self.epoch in self.good else 1 - self.ids
+        return np.eye(2)[predicted], None
+
+    def get_weights(self):
+        return [np.array(self.epoch)]
+
+    def set_weights(self, weights):
+        self.restored = int(weights[0])
+
+
+def test_saved_epoch_is_the_best_on_the_selection_slice_not_on_validation():
+    ids = np.array([0, 1, 1, 0])
+    callback = selection_callback(["a", "b", "c", "d"], ids, restore_best=True)
+    model = ScriptedModel(ids, good={1})
+    callback.set_model(model)
+    logs_per_epoch = [{"val_accuracy": 0.99}, {"val_accuracy": 0.10}, {"val_accuracy": 0.90}]
+    for epoch, logs in enumerate(logs_per_epoch):
+        model.epoch = epoch
+        callback.on_epoch_end(epoch, logs)
+    callback.on_train_end()
+    assert [logs["select_accuracy"] for logs in logs_per_epoch] == [0.0, 1.0, 0.0]
+    assert model.restored == 1  # the validation accuracy (best at epoch 0) played no part
+
+
 # ----------------------------------------------------------------------------- command lines
 
 @pytest.fixture(scope="module")
@@ -210,12 +264,13 @@ def tiny_run(tmp_path_factory):
 def test_tiny_run_model_and_tensorboard(tiny_run):
     run_dir, result = tiny_run
     assert "320 training / 80 validation texts, 4 classes" in result.stdout
-    assert "saving the weights of epoch" in result.stdout  # restore_best
+    assert "288 fitted, 32 held out to choose the epoch" in result.stdout
+    assert "saving the weights of epoch" in result.stdout and "best select_accuracy" in result.stdout
     events = EventAccumulator(str(run_dir / "logs"), size_guidance={"tensors": 0})
     events.Reload()
     tags = set(events.Tags()["tensors"])
     for tag in ("train/loss", "train/accuracy", "epoch/loss", "epoch/accuracy", "epoch/val_loss",
-                "epoch/val_accuracy", "confusion_matrix", "attention/text_0", "attention/text_1"):
+                "epoch/val_accuracy", "epoch/select_accuracy", "confusion_matrix", "attention/text_0", "attention/text_1"):
         assert tag in tags, (tag, sorted(tags))
     accuracy = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("epoch/val_accuracy")]
     assert len(accuracy) == 2 and all(0 <= a <= 1 for a in accuracy)

@@ -198,3 +198,16 @@ def test_fit_refuses_several_steps_per_execution():
     model.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), steps_per_execution=2)
     with pytest.raises(ValueError, match="steps_per_execution=1"):
         model.fit(tf.data.Dataset.from_tensors(batch()), epochs=1, verbose=0)
+
+
+def test_short_runs_average_with_a_lower_ema_momentum():
+    """The EMA starts from the random initial weights: a short plan must forget them."""
+    from train.recipes.gan_superres import PRESETS, ema_momentum, resize
+
+    default = PRESETS["default"]
+    assert ema_momentum(default) == 0.999  # 10,000 steps: 0.999^10000 = 4.5e-5
+    short = resize(default, 0.16)  # what --minutes plans on a CPU about 6x slower
+    assert short.total_steps == 1600 and short.pretrain_steps == 1280
+    momentum = ema_momentum(short)
+    assert momentum == pytest.approx(1 - 7 / 1600) and momentum ** 1600 <= np.exp(-7) + 1e-12
+    assert ema_momentum(PRESETS["tiny"]) == 0.0

@@ -511,6 +511,9 @@ def test_predict_texts_lines_and_json(w, capsys, tmp_path):
     assert first["label"] == "short"
     assert first["probabilities"] == pytest.approx({"short": 5 / 6, "long": 1 / 6})
     assert first["attention"] == [["tiny", 1.0]]
+    code, flags_first, err = _main(["predict", w.root / "texts.keras", "--json", "tiny", "a rather long review",
+                                    "--file", tmp_path / "more.txt"], capsys)  # texts after flags too
+    assert code == 0 and json.loads(flags_first) == report, err
 
 
 def test_predict_samples(w, capsys, tmp_path):

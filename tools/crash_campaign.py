@@ -78,7 +78,7 @@ def kill_at(cmd: list[str], run_dir: Path, target: int | None, delay: float) -> 
     during start-up), or `delay` seconds after its latest checkpoint reaches step `target`.
     Returns the exit code (-9 when killed; 0 when it finished first)."""
     process = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    begin, reached = time.perf_counter(), None
+    reached = None
     while process.poll() is None:
         now = time.perf_counter()
         if reached is None and (target is None or latest_step(run_dir) >= target):

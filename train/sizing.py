@@ -61,5 +61,7 @@ def size_to_minutes(recipe: Recipe, config: TrainConfig, strategy: tf.distribute
               f"{config.total_steps} steps -> {sized.total_steps} ({sized.epochs} epochs x "
               f"{sized.steps_per_epoch}), saved in config.json")
     del built, model, iterator
-    keras.backend.clear_session()
+    policy = keras.mixed_precision.global_policy()
+    keras.backend.clear_session()  # also resets the global dtype policy: put it back
+    keras.mixed_precision.set_global_policy(policy)
     return sized

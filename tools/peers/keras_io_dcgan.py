@@ -4,11 +4,9 @@ noise from `keras.random.normal` with a `SeedGenerator`, one discriminator updat
 generated images concatenated (noisy labels, binary cross-entropy), one generator update,
 `keras.metrics.Mean` trackers, and `model.fit`.
 
-    python tools/peers/keras_io_dcgan.py [--preset default] [--steps 30] [--batch-size 64]
+    python -m train.bench dcgan --preset default --keras-peer   # times this peer and the zoo's step, same run
 
-`make_peer(config) -> (compiled model, dataset of batches)` is what a benchmark needs to time
-it beside the zoo's step; `__main__` times both (non-saturating loss, float32, the same batch
-size and CPU) and prints a table (images/s, zoo / peer). It asserts nothing.
+`make_peer(config) -> (compiled model, dataset of batches)` is all the benchmark needs.
 """
 
 from __future__ import annotations
@@ -17,11 +15,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -90,80 +83,3 @@ def make_peer(config) -> tuple[keras.Model, tf.data.Dataset]:
                   loss_fn=keras.losses.BinaryCrossentropy(from_logits=True))
     images, _, _ = _load(config, config.data, "train", config.limit or None)
     return model, _dataset(images, None, config.batch_size, config.seed)
-
-
-class _Timer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        float(logs["g_loss"])  # wait for the step
-        self.times.append(time.perf_counter() - self.start)
-
-
-def time_peer(config, steps: int) -> float:
-    """Median seconds per `fit` step of the peer (after 3 warm-up steps)."""
-    model, data = make_peer(config)
-    timer = _Timer()
-    model.fit(data, steps_per_epoch=steps + 3, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
-    return statistics.median(timer.times[3:])
-
-
-def time_zoo(config, steps: int) -> float:
-    """Median seconds per step of the zoo's DCGAN `train_step` in the trainer's step function."""
-    from train.recipes import get_recipe
-    from train.trainer import build, make_step_function
-
-    strategy = tf.distribute.get_strategy()
-    built = build(get_recipe("dcgan"), config)
-    step = make_step_function(strategy, built.model.train_step)
-    iterator = iter(built.train_data)
-    times = []
-    for i in range(steps + 3):
-        batch = next(iterator)
-        start = time.perf_counter()
-        outputs, _ = step(batch)
-        float(outputs["g_loss"])
-        if i >= 3:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
-def main() -> None:
-    from train.recipes import get_recipe
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--batch-size", type=int)
-    args = parser.parse_args()
-    config = get_recipe("dcgan").presets[args.preset]
-    if args.batch_size:
-        config = dataclasses.replace(config, batch_size=args.batch_size)
-    # Non-saturating loss (the peer's); no FCD or validation to prepare.
-    config = dataclasses.replace(config, loss="nonsaturating", fcd_samples=0, val_limit=16)
-    keras.mixed_precision.set_global_policy("float32")
-    zoo_s, peer_s = time_zoo(config, args.steps), time_peer(config, args.steps)
-    b = config.batch_size
-    print(f"DCGAN train step (1 D + 1 G update), preset {args.preset} (widths {config.g_width}/{config.d_width}, "
-          f"latent {config.latent_size}, {config.image_size}x{config.image_size}x{config.channels}), batch {b}, "
-          f"float32, median of {args.steps} steps, {cpu_name()}, {os.cpu_count()} CPUs")
-    print(f"{'':28} {'images/s':>9} {'ms/step':>8}")
-    print(f"{'zoo DCGAN (trainer step)':28} {b / zoo_s:9.0f} {1000 * zoo_s:8.1f}")
-    print(f"{'keras.io-style peer (fit)':28} {b / peer_s:9.0f} {1000 * peer_s:8.1f}")
-    print(f"zoo / peer: {peer_s / zoo_s:.2f}x")
-
-
-if __name__ == "__main__":
-    main()

@@ -3,11 +3,9 @@ keras.io example does it (https://keras.io/examples/generative/vae/): a `Samplin
 drawing `keras.random.normal` noise, a model whose `train_step` sums binary cross-entropy over
 the pixels plus the KL term, `keras.metrics.Mean` trackers, and `model.fit`.
 
-    python tools/peers/keras_io_vae.py [--preset default] [--steps 30] [--batch-size 128]
+    python -m train.bench vae --preset default --keras-peer   # times this peer and the zoo's step, same run
 
-`make_peer(config) -> (compiled model, dataset of batches)` is what a benchmark needs to time
-it beside the zoo's step; `__main__` times both on the same batch size and CPU and prints a
-table (images/s, zoo / peer). It asserts nothing.
+`make_peer(config) -> (compiled model, dataset of batches)` is all the benchmark needs.
 """
 
 from __future__ import annotations
@@ -16,10 +14,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -38,7 +32,7 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         mean, log_var = inputs
-        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        eps = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
         return mean + ops.exp(0.5 * log_var) * eps
 
 
@@ -90,71 +84,3 @@ def make_peer(config) -> tuple[keras.Model, tf.data.Dataset]:
     images = (np.random.default_rng(0).random(images.shape, dtype=np.float32) < images).astype(np.float32)
     data = tf.data.Dataset.from_tensor_slices(images).repeat().batch(config.batch_size, drop_remainder=True)
     return model, data.prefetch(4)
-
-
-class _Timer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        float(logs["total_loss"])  # wait for the step
-        self.times.append(time.perf_counter() - self.start)
-
-
-def time_peer(config, steps: int) -> float:
-    """Median seconds per `fit` step of the peer (after 3 warm-up steps)."""
-    model, data = make_peer(config)
-    timer = _Timer()
-    model.fit(data, steps_per_epoch=steps + 3, epochs=1, verbose=0, callbacks=[timer])
-    return statistics.median(timer.times[3:])
-
-
-def time_zoo(config, steps: int) -> float:
-    """Median seconds per step of the zoo's VAE `train_step` in the trainer's step function."""
-    from train.recipes import get_recipe
-    from train.trainer import build, make_step_function
-
-    strategy = tf.distribute.get_strategy()
-    built = build(get_recipe("vae"), config)
-    step = make_step_function(strategy, built.model.train_step)
-    iterator = iter(built.train_data)
-    times = []
-    for i in range(steps + 3):
-        batch = next(iterator)
-        start = time.perf_counter()
-        outputs, _ = step(batch)
-        float(outputs["loss"])
-        if i >= 3:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def main() -> None:
-    from train.recipes import get_recipe
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--batch-size", type=int)
-    args = parser.parse_args()
-    config = get_recipe("vae").presets[args.preset]
-    if args.batch_size:
-        config = dataclasses.replace(config, batch_size=args.batch_size)
-    config = dataclasses.replace(config, val_limit=16, projector_images=16)  # the benchmark needs no validation
-    keras.mixed_precision.set_global_policy("float32")
-    zoo_s, peer_s = time_zoo(config, args.steps), time_peer(config, args.steps)
-    b = config.batch_size
-    print(f"VAE train step, preset {args.preset} (width {config.width}, depth {config.depth}, latent "
-          f"{config.latent_size}), batch {b}, float32, median of {args.steps} steps")
-    print(f"{'':28} {'images/s':>9} {'ms/step':>8}")
-    print(f"{'zoo VAE (trainer step)':28} {b / zoo_s:9.0f} {1000 * zoo_s:8.1f}")
-    print(f"{'keras.io-style peer (fit)':28} {b / peer_s:9.0f} {1000 * peer_s:8.1f}")
-    print(f"zoo / peer: {peer_s / zoo_s:.2f}x")
-
-
-if __name__ == "__main__":
-    main()

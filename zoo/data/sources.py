@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from zoo.data.assets import resolve_source

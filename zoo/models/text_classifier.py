@@ -47,6 +47,8 @@ class TextClassifier(keras.Model):
         dropout: dropout rate on the embeddings and on the pooled features while training.
         word_dropout: share of whole words (embedding vectors) zeroed while training (Iyyer et
             al. 2015, https://aclanthology.org/P15-1162).
+        label_smoothing: share of the target probability spread evenly over all classes in the
+            training loss (Szegedy et al. 2016); the logged loss stays the plain cross-entropy.
 
     Call arguments:
         inputs: `(B,)` strings; returns float32 `(B, classes)` logits.
@@ -61,7 +63,7 @@ class TextClassifier(keras.Model):
 
     def __init__(self, class_names: Sequence[str], max_tokens: int = 20000, sequence_length: int = 64,
                  embedding_dim: int = 64, units: int = 64, attention_units: int | None = None,
-                 dropout: float = 0.3, word_dropout: float = 0.0, **kwargs):
+                 dropout: float = 0.3, word_dropout: float = 0.0, label_smoothing: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if len(class_names) < 2:
             raise ValueError(f"TextClassifier needs at least 2 classes, got {list(class_names)}")
@@ -69,6 +71,7 @@ class TextClassifier(keras.Model):
         self.max_tokens, self.sequence_length = int(max_tokens), int(sequence_length)
         self.embedding_dim, self.units, self.dropout = int(embedding_dim), int(units), float(dropout)
         self.attention_units, self.word_dropout = attention_units, float(word_dropout)
+        self.label_smoothing = float(label_smoothing)
         self.vectorizer = keras.layers.TextVectorization(
             max_tokens=self.max_tokens, output_sequence_length=self.sequence_length, name="vectorizer")
         self.embedding = keras.layers.Embedding(self.max_tokens, self.embedding_dim, mask_zero=True,
@@ -139,6 +142,14 @@ class TextClassifier(keras.Model):
         replica = 0 if context is None else context.replica_id_in_sync_group
         return tf.stack([tf.cast(self.optimizer.iterations, tf.int32), tf.cast(replica, tf.int32)])
 
+    def _training_loss(self, y, logits):
+        """Per-example `(B,)` cross-entropy against targets smoothed by `label_smoothing`."""
+        if self.label_smoothing == 0:
+            return keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        targets = ops.one_hot(ops.cast(y, "int32"), self.num_classes)  # (B, K)
+        return keras.losses.categorical_crossentropy(targets, logits, from_logits=True,
+                                                     label_smoothing=self.label_smoothing)
+
     def _update(self, y, logits):
         per_example = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)  # (B,)
         self.loss_tracker.update_state(per_example)
@@ -153,7 +164,7 @@ class TextClassifier(keras.Model):
         texts, y = data
         with tf.GradientTape() as tape:
             logits, _ = self._forward(texts, seed=self._step_seed())
-            loss = global_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            loss = global_mean(self._training_loss(y, logits))
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
@@ -206,7 +217,7 @@ class TextClassifier(keras.Model):
         return {**super().get_config(), "class_names": self.class_names, "max_tokens": self.max_tokens,
                 "sequence_length": self.sequence_length, "embedding_dim": self.embedding_dim,
                 "units": self.units, "attention_units": self.attention_units, "dropout": self.dropout,
-                "word_dropout": self.word_dropout}
+                "word_dropout": self.word_dropout, "label_smoothing": self.label_smoothing}
 
 
 def _clean(texts):
