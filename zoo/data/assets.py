@@ -17,7 +17,8 @@ def asset_path(name: str) -> Path:
     """
     path = ASSETS / name
     if not path.exists():
-        known = sorted(f"{p.parent.name}/{p.name}" for p in ASSETS.glob("*/*") if p.is_dir())
+        known = sorted({f.parent.relative_to(ASSETS).as_posix() for f in ASSETS.rglob("*")
+                        if f.is_file() and f.parent != ASSETS})  # the folders that hold data
         raise UserError(f"no embedded asset {name!r} in {ASSETS}: use one of {', '.join(known)}")
     return path
 
