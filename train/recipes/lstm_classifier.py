@@ -203,7 +203,7 @@ def attention_pictures(texts: list[str], labels, names: list[str]):
     return evaluate
 
 
-def selection_callback(texts: list[str], ids, restore_best: bool):
+def selection_callback(texts: list[str], ids, restore_best: bool, name: str = "lstm_classifier"):
     """A callback scoring the model on the selection slice (held-out *training* texts) after each
     epoch, logged as `select_accuracy`; with `restore_best`, the weights of the epoch with the
     best selection accuracy are put back when training ends (before the trainer saves the
@@ -228,7 +228,7 @@ def selection_callback(texts: list[str], ids, restore_best: bool):
         def on_train_end(self, logs=None):
             if self.weights is not None:
                 self.model.set_weights(self.weights)
-                print(f"\nlstm_classifier: saving the weights of epoch {self.epoch + 1} "
+                print(f"\n{name}: saving the weights of epoch {self.epoch + 1} "
                       f"(best select_accuracy {self.best:.4f}, on {len(self.texts)} held-out training texts)")
 
     return SelectBest()
@@ -254,23 +254,21 @@ def learning_rate(config: Config):
     return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * config.steps_per_epoch)
 
 
-def build(config: Config):
-    """Read and split the texts, adapt the vocabulary, build the model; imports TensorFlow."""
+def build_text_classifier(config: Config, make_model, name: str = "lstm_classifier"):
+    """Read and split the texts, make the model (`make_model(class names)`, unadapted), adapt its
+    vocabulary, compile it; the data and callbacks every text-classifier recipe shares."""
     import keras
     import tensorflow as tf
 
     from train.callbacks import ConfusionMatrix, EpochEvaluation
     from train.trainer import Built
-    from zoo.models import TextClassifier
 
     (all_texts, all_ids), (val_texts, val_ids), names = encode(config)
     (train_texts, train_ids), (select_texts, select_ids) = selection_split(all_texts, all_ids, config.select_fraction)
-    model = TextClassifier(names, config.max_tokens, config.sequence_length, config.embedding_dim,
-                           config.units, dropout=config.dropout, word_dropout=config.word_dropout,
-                           label_smoothing=config.label_smoothing)
+    model = make_model(names)
     model.adapt(train_texts)
     model.compile(keras.optimizers.Adam(learning_rate(config)))
-    print(f"lstm_classifier: {len(all_texts)} training / {len(val_texts)} validation texts, "
+    print(f"{name}: {len(all_texts)} training / {len(val_texts)} validation texts, "
           f"{len(names)} classes ({', '.join(names)}); {len(train_texts)} fitted, {len(select_texts)} held "
           f"out to choose the epoch; vocabulary {len(model.vocabulary())}")
     train_data = (tf.data.Dataset.from_tensor_slices((train_texts, train_ids))
@@ -282,8 +280,17 @@ def build(config: Config):
     heatmaps = EpochEvaluation(attention_pictures([val_texts[i] for i in shown], val_ids[shown], names),
                                prefix="attention", description="words shaded by attention weight")
     callbacks = [confusion, heatmaps] + (
-        [selection_callback(select_texts, select_ids, config.restore_best)] if select_texts else [])
+        [selection_callback(select_texts, select_ids, config.restore_best, name)] if select_texts else [])
     return Built(model, train_data, val_data, callbacks)
+
+
+def build(config: Config):
+    """The BiLSTM classifier on the configured texts; imports TensorFlow."""
+    from zoo.models import TextClassifier
+
+    return build_text_classifier(config, lambda names: TextClassifier(
+        names, config.max_tokens, config.sequence_length, config.embedding_dim, config.units,
+        dropout=config.dropout, word_dropout=config.word_dropout, label_smoothing=config.label_smoothing))
 
 
 RECIPE = Recipe(

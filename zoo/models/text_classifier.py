@@ -76,8 +76,7 @@ class TextClassifier(keras.Model):
             max_tokens=self.max_tokens, output_sequence_length=self.sequence_length, name="vectorizer")
         self.embedding = keras.layers.Embedding(self.max_tokens, self.embedding_dim, mask_zero=True,
                                                 name="embedding")
-        self.encoder = keras.layers.Bidirectional(keras.layers.LSTM(self.units, return_sequences=True),
-                                                  name="encoder")
+        self.encoder = self._make_encoder()
         self.pooling = AttentionPooling(attention_units, return_attention=True, name="attention")
         self.classifier = keras.layers.Dense(len(self.class_names), name="classifier")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -88,9 +87,24 @@ class TextClassifier(keras.Model):
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    # Subclasses change the sequence encoder through these three (see TransformerTextClassifier).
+
+    def _make_encoder(self) -> keras.layers.Layer:
+        """The layer between the embeddings and the attention pooling."""
+        return keras.layers.Bidirectional(keras.layers.LSTM(self.units, return_sequences=True), name="encoder")
+
+    @property
+    def encoded_features(self) -> int:
+        """Features per position the encoder returns."""
+        return 2 * self.units
+
+    def _encode(self, x, mask, seed=None):
+        """`(B, T, E)` embeddings -> `(B, T, encoded_features)`; `seed` is set while training."""
+        return self.encoder(x, mask=mask)
+
     def build(self, input_shape=None):
         """Build every layer from shapes alone (loading builds before the vocabulary arrives)."""
-        length, features = self.sequence_length, 2 * self.units
+        length, features = self.sequence_length, self.encoded_features
         self.embedding.build((None, length))
         self.encoder.build((None, length, self.embedding_dim))
         self.pooling.build((None, length, features))
@@ -116,20 +130,30 @@ class TextClassifier(keras.Model):
 
     # ------------------------------------------------------------------------- forward
 
-    def _forward(self, texts, seed=None):
-        """`(float32 (B, K) logits, float32 (B, T) attention weights)` of `(B,)` strings; with a
-        `seed` (training), dropout on the embeddings and the pooled features."""
+    def embed(self, texts):
+        """`(embeddings float (B, T, E), mask bool (B, T))` of `(B,)` raw strings; padding is
+        masked. With `classify_embeddings` this splits the forward pass where explainers (e.g.
+        integrated gradients) attribute to the words."""
         ids = self.vectorizer(_clean(texts))  # (B, T) int64, 0 = padding
-        mask = ops.not_equal(ids, 0)
-        x = self.embedding(ids)  # (B, T, E)
-        if seed is not None:
-            x = _dropout(x, self.word_dropout, seed + 2, noise_shape=tf.concat([tf.shape(x)[:2], [1]], 0))
-            x = _dropout(x, self.dropout, seed)
-        x = self.encoder(x, mask=mask)  # (B, T, 2U)
-        pooled, weights = self.pooling(x, mask=mask)  # (B, 2U), (B, T)
+        return self.embedding(ids), ops.not_equal(ids, 0)
+
+    def classify_embeddings(self, x, mask, seed=None):
+        """`(float32 (B, K) logits, float32 (B, T) attention weights)` of `(B, T, E)` embeddings;
+        with a `seed` (training), dropout on the pooled features (and inside the encoder)."""
+        x = self._encode(x, mask, seed)  # (B, T, F)
+        pooled, weights = self.pooling(x, mask=mask)  # (B, F), (B, T)
         if seed is not None:
             pooled = _dropout(pooled, self.dropout, seed + 1)
         return ops.cast(self.classifier(pooled), "float32"), weights
+
+    def _forward(self, texts, seed=None):
+        """`(float32 (B, K) logits, float32 (B, T) attention weights)` of `(B,)` strings; with a
+        `seed` (training), dropout on whole words, the embeddings and the pooled features."""
+        x, mask = self.embed(texts)  # (B, T, E), (B, T)
+        if seed is not None:
+            x = _dropout(x, self.word_dropout, seed + 2, noise_shape=tf.concat([tf.shape(x)[:2], [1]], 0))
+            x = _dropout(x, self.dropout, seed)
+        return self.classify_embeddings(x, mask, seed)
 
     def call(self, inputs, training=False):
         """Logits of raw strings. Dropout belongs to `train_step` (stateless per-replica seeds),
