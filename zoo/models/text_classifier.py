@@ -217,6 +217,19 @@ class TextClassifier(keras.Model):
                  for i in range(0, len(texts), batch_size)]
         return (np.concatenate([p.numpy() for p, _ in parts]), np.concatenate([w.numpy() for _, w in parts]))
 
+    @tf.function(reduce_retracing=True)
+    def _pooled(self, texts):
+        x, mask = self.embed(texts)
+        return self.pooling(self._encode(x, mask), mask=mask)[0]
+
+    def represent(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """The attention-pooled `(N, encoded_features)` float32 vectors the classifier reads:
+        the model's learned representation of each text (for embedding plots)."""
+        texts = list(texts)
+        parts = [self._pooled(tf.constant(texts[i:i + batch_size], tf.string)).numpy()
+                 for i in range(0, len(texts), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.encoded_features), np.float32)
+
     def word_attention(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
         """Every word each text is read as, with its attention weight (for heat maps)."""
         _, weights = self.predict_proba(texts)
