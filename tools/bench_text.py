@@ -1,24 +1,29 @@
-"""The LSTM + attention classifier next to TF-IDF baselines on the same AG News split.
+"""The LSTM and Transformer classifiers next to TF-IDF baselines on the same AG News split.
 
     pip install scikit-learn          # for this benchmark only; not a zoo dependency
-    flock /tmp/zoo_heavy.lock python tools/bench_text.py [--run RUN_DIR] [--FIELD VALUE ...]
+    flock /tmp/zoo_heavy.lock python tools/bench_text.py [--run RUN_DIR] [--transformer-run RUN_DIR]
+        [--FIELD VALUE ...] [--transformer-FIELD VALUE ...] [--skip-lstm] [--skip-transformer]
 
-The split is the recipe's (`python -m train lstm_classifier`): the embedded AG News file,
-title + description, 80/20 per class with a fixed seed (6,080 training / 1,520 validation
-texts). The LSTM fits on the training texts less its selection slice (`--select-fraction`,
-608 texts by default: the epoch is chosen on them, never on the validation texts). Baselines:
-TF-IDF of 1-2-grams + logistic regression, and + multinomial naive Bayes, scikit-learn defaults
-otherwise (nothing tuned on the validation texts), each trained twice: on the same texts the
-LSTM fits on (the fair comparison) and on all training texts (selection slice included). The
-LSTM is trained here with the recipe's default config (flags override fields, e.g. `--epochs
-5`), or read from `--run` (a finished run of the default split). Prints one table with
-validation accuracy, its binomial standard error, wall times and the CPU.
+The split is the recipes' (`python -m train lstm_classifier` / `transformer_classifier`): the
+embedded AG News file, title + description, 80/20 per class with a fixed seed (6,080 training /
+1,520 validation texts). Both networks fit on the training texts less their selection slice
+(`--select-fraction`, 608 texts by default: the epoch is chosen on them, never on the validation
+texts). Baselines: TF-IDF of 1-2-grams + logistic regression, and + multinomial naive Bayes,
+scikit-learn defaults otherwise (nothing tuned on the validation texts), each trained twice: on
+the same texts the networks fit on (the fair comparison) and on all training texts (selection
+slice included). In one run, the LSTM and the Transformer are trained here, one after the
+other, with their recipes' default configs (`--FIELD VALUE` overrides an LSTM field, e.g.
+`--epochs 5`; `--transformer-FIELD VALUE` a Transformer field; the data and split fields given
+for the LSTM apply to both, so they always share the split), or read from `--run` /
+`--transformer-run` (finished runs of the default split). Prints one table with validation
+accuracy, its binomial standard error, wall times (training, for the networks) and the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import sys
@@ -30,7 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from train.recipes import transformer_classifier  # noqa: E402
 from train.recipes.lstm_classifier import RECIPE, Config, encode, selection_split  # noqa: E402
+
+# Fields that decide which texts are read and how they are split: the LSTM's values go to both.
+SPLIT_FIELDS = ("data", "val_data", "val_fraction", "text_column", "label_column", "limit", "select_fraction")
+PREFIX = "transformer_"
 
 
 def cpu_name() -> str:
@@ -69,8 +79,9 @@ def epoch_accuracies(run_dir: Path, tag: str = "epoch/val_accuracy") -> list[flo
     return [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)]
 
 
-def lstm(config: Config, run: Path | None, val) -> tuple[str, float, float | None, list[float], list[float]]:
-    """Train (unless `run` is given) and score the saved model on the validation texts."""
+def network(recipe, config, run: Path | None, val) -> dict:
+    """Train `recipe` with `config` (unless `run` is given) and score the saved model on the
+    validation texts: run dir, accuracy, training seconds, per-epoch val and select accuracy."""
     import keras
 
     import zoo  # noqa: F401  (registers the classes)
@@ -78,48 +89,88 @@ def lstm(config: Config, run: Path | None, val) -> tuple[str, float, float | Non
 
     seconds = None
     if run is None:
-        run = Path(tempfile.mkdtemp(prefix="bench_text_")) / "run"
+        run = Path(tempfile.mkdtemp(prefix=f"bench_text_{recipe.name}_")) / "run"
         start = time.perf_counter()
-        train(RECIPE, config, run, verbose=False)
+        train(recipe, config, run, verbose=False)
         seconds = time.perf_counter() - start
     model = keras.saving.load_model(run / "model.keras")
     probabilities, _ = model.predict_proba(val[0])
     predicted = [model.class_names[i] for i in probabilities.argmax(-1)]
     accuracy = sum(p == t for p, t in zip(predicted, val[1])) / len(val[1])
-    return str(run), accuracy, seconds, epoch_accuracies(run), epoch_accuracies(run, "epoch/select_accuracy")
+    return {"run": str(run), "accuracy": accuracy, "seconds": seconds, "val": epoch_accuracies(run),
+            "select": epoch_accuracies(run, "epoch/select_accuracy"), "config": config}
+
+
+def network_rows(name: str, result: dict) -> list[tuple[str, float, float | None]]:
+    """Table rows of one network: the saved model, and its last epoch when it differs."""
+    select, config = result["select"], result["config"]
+    chosen = select.index(max(select)) if select and config.restore_best else None
+    best = f", epoch {chosen + 1} of {config.epochs} chosen on the selection slice" if chosen is not None else ""
+    rows = [(f"zoo {name} (saved model{best})", result["accuracy"], result["seconds"])]
+    if result["val"]:
+        rows.append(("  same run, last epoch's weights (TensorBoard)", result["val"][-1], None))
+    return rows
+
+
+def parse(argv) -> tuple[argparse.Namespace, Config, transformer_classifier.Config]:
+    """Flags -> (args, LSTM config, Transformer config); the split fields are shared."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, help="score this finished lstm_classifier run instead of training one")
+    parser.add_argument("--transformer-run", type=Path, help="score this finished transformer_classifier run")
+    parser.add_argument("--skip-lstm", action="store_true", help="leave the LSTM out")
+    parser.add_argument("--skip-transformer", action="store_true", help="leave the Transformer out")
+    for prefix, config_class in (("", Config), (PREFIX, transformer_classifier.Config)):
+        for field in dataclasses.fields(config_class):
+            if field.type in ("int", "float", "str") and not (prefix and field.name in SPLIT_FIELDS):
+                parser.add_argument("--" + (prefix + field.name).replace("_", "-"), dest=prefix + field.name,
+                                    type=eval(field.type))  # noqa: S307
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("run", "transformer_run")
+             and not k.startswith("skip_")}
+    config = dataclasses.replace(Config(), **{k: v for k, v in given.items() if not k.startswith(PREFIX)})
+    transformer = dataclasses.replace(
+        transformer_classifier.Config(), **{f: getattr(config, f) for f in SPLIT_FIELDS},
+        **{k[len(PREFIX):]: v for k, v in given.items() if k.startswith(PREFIX)})
+    config.validate()
+    transformer.validate()
+    return args, config, transformer
+
+
+def print_report(rows, results: dict, sizes: tuple[int, int, int, int]) -> None:
+    """The split, the CPU, each network's per-epoch accuracies, then the table."""
+    train_count, fit_count, val_count, classes = sizes
+    print(f"\nAG News split: {train_count} training ({fit_count} fitted by the networks) / {val_count} "
+          f"validation texts, {classes} classes; CPU: {cpu_name()}")
+    for name, result in results.items():
+        print(f"{name} run: {result['run']}\n  config: {json.dumps(result['config'].to_dict())}")
+        if result["select"]:
+            print("  select_accuracy per epoch (chooses the epoch): " + " ".join(f"{a:.4f}" for a in result["select"]))
+        if result["val"]:
+            print("  val_accuracy per epoch (reported only):       " + " ".join(f"{a:.4f}" for a in result["val"]))
+    print("\n| model | validation accuracy (± binomial s.e.) | wall time (s): baselines fit + predict, "
+          "networks training |\n|---|---|---|")
+    for name, acc, sec in rows:
+        error = 100 * (acc * (1 - acc) / val_count) ** 0.5
+        print(f"| {name} | {100 * acc:.2f}% ± {error:.2f} | {'-' if sec is None else f'{sec:.1f}'} |")
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, help="score this finished run instead of training one")
-    for field in dataclasses.fields(Config):
-        if field.type in ("int", "float", "str"):
-            parser.add_argument("--" + field.name.replace("_", "-"), type=eval(field.type))  # noqa: S307
-    args = parser.parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k != "run" and v is not None}
-    config = dataclasses.replace(Config(), **overrides)
+    args, config, transformer = parse(argv)
     (train_texts, train_ids), (val_texts, val_ids), names = encode(config)
     (fit_texts, fit_ids), _ = selection_split(train_texts, train_ids, config.select_fraction)
     val = (val_texts, [names[i] for i in val_ids])
-    rows = baselines((fit_texts, [names[i] for i in fit_ids]), val, f"{len(fit_texts)} texts, as the LSTM")
+    rows = baselines((fit_texts, [names[i] for i in fit_ids]), val, f"{len(fit_texts)} texts, as the networks")
     if len(fit_texts) < len(train_texts):
         rows += baselines((train_texts, [names[i] for i in train_ids]), val, f"all {len(train_texts)}")
-    where, accuracy, seconds, per_epoch, per_epoch_select = lstm(config, args.run, val)
-    chosen = per_epoch_select.index(max(per_epoch_select)) if per_epoch_select and config.restore_best else None
-    best = f", epoch {chosen + 1} chosen on the selection slice" if chosen is not None else ""
-    rows.append((f"zoo lstm_classifier (saved model{best})", accuracy, seconds))
-    if per_epoch:
-        rows.append(("  same run, last epoch's weights (TensorBoard)", per_epoch[-1], None))
-    print(f"\nAG News split: {len(train_texts)} training ({len(fit_texts)} fitted by the LSTM) / "
-          f"{len(val_texts)} validation texts, {len(names)} classes; CPU: {cpu_name()}; LSTM run: {where}")
-    if per_epoch_select:
-        print("LSTM select_accuracy per epoch (chooses the epoch): " + " ".join(f"{a:.4f}" for a in per_epoch_select))
-    if per_epoch:
-        print("LSTM val_accuracy per epoch (reported only):       " + " ".join(f"{a:.4f}" for a in per_epoch))
-    print("\n| model | validation accuracy (± binomial s.e.) | wall time (s) |\n|---|---|---|")
-    for name, acc, sec in rows:
-        error = 100 * (acc * (1 - acc) / len(val_texts)) ** 0.5
-        print(f"| {name} | {100 * acc:.2f}% ± {error:.2f} | {'-' if sec is None else f'{sec:.1f}'} |")
+    results = {}
+    if not args.skip_lstm:
+        results["lstm_classifier"] = network(RECIPE, config, args.run, val)
+    if not args.skip_transformer:
+        results["transformer_classifier"] = network(transformer_classifier.RECIPE, transformer,
+                                                    args.transformer_run, val)
+    for name, result in results.items():
+        rows += network_rows(name, result)
+    print_report(rows, results, (len(train_texts), len(fit_texts), len(val_texts), len(names)))
 
 
 if __name__ == "__main__":

@@ -94,8 +94,9 @@ def _given_fields(recipe, args) -> dict:
 def _list_recipes() -> None:
     from train.recipes import RECIPES
 
+    width = max(map(len, RECIPES)) + 2
     for name, recipe in sorted(RECIPES.items()):
-        print(f"{name:16s} {recipe.description}")
+        print(f"{name:{width}s}{recipe.description}")
 
 
 def main(argv: list[str] | None = None) -> int:

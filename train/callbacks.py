@@ -75,6 +75,9 @@ class EmbeddingProjector(keras.callbacks.Callback):
         folder.mkdir(parents=True, exist_ok=True)
         tf.train.Checkpoint(embedding=tf.Variable(np.asarray(vectors, np.float32))).write(
             str(folder / "embedding.ckpt"))
+        # The projector plugin reads the folder's latest checkpoint: `write` makes no index file.
+        (folder / "checkpoint").write_text('model_checkpoint_path: "embedding.ckpt"\n'
+                                           'all_model_checkpoint_paths: "embedding.ckpt"\n')
         config = projector.ProjectorConfig()
         embedding = config.embeddings.add()
         embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"

@@ -4,7 +4,10 @@
                                         [--seed S] [--json] [--tile T] [--overlap O]
     python -m zoo upscale MODEL IN... -o OUT [--tile T] [--overlap O]
     python -m zoo sample MODEL -n N -o grid.png [--seed S] [--label L] [--interpolate]
-    python -m zoo predict MODEL TEXT... [--file F] [--json]
+    python -m zoo predict MODEL INPUT... [--file F] [--json]
+    python -m zoo explain MODEL INPUT... -o OUT [--file F] [--method M[,M...]] [--seed S]
+                          [--samples N] [--steps N] [--top K] [--json]
+    python -m zoo explain MODEL --embed DATA -o OUT [--limit N] [--seed S] [--json]
 
 MODEL is a `.keras` file or a run directory holding `model.keras` (loaded in Keras safe mode).
 
@@ -17,8 +20,12 @@ bicubic baseline (zoo/evaluation.py); a table, or one JSON object with --json.
 `sample` writes N samples of a generative model (its `sample(n, seed=, label=)` method) as one
 grid image; --label asks a class-conditional model for one class; --interpolate writes an
 N-step strip of its `interpolate(steps, seed=)`. The same --seed gives the same file.
-`predict` classifies texts (`predict_texts`) or numeric samples (`predict_samples`): one line
-per input (label, probability, input, top attention words), or one JSON object with --json.
+`predict` classifies texts (`predict_texts`), numeric samples (`predict_samples`) or image files
+(`predict_images`): one line per input (label, probability, input, top attention words or rows),
+or one JSON object with --json.
+`explain` writes OUT.html and OUT.png saying why a model decided: for texts the model's
+attention, LIME and integrated gradients per word; for image models (the hybrid classifier, a
+VAE's encoder, an SR generator) integrated gradients, occlusion and row attention; with --embed, PCA / t-SNE plots of the model's representations (zoo/cli/explain.py).
 
 Exit codes:
     0  success.
@@ -98,15 +105,44 @@ def _add_sample(commands) -> None:
 
 
 def _add_predict(commands) -> None:
-    pr = commands.add_parser("predict", help="classify texts or samples: label and probabilities",
+    pr = commands.add_parser("predict", help="classify texts, samples or images: label and probabilities",
                              description="Classify each input with a saved classifier.")
     _model_argument(pr)
     pr.add_argument("texts", metavar="TEXT", nargs="*",
-                    help="inputs: texts, or comma-separated numbers for a sample classifier "
-                    "(put -- before inputs that start with -)")
-    pr.add_argument("--file", metavar="F", help="more inputs: one text per line (or a .npy / CSV "
-                    "of samples)")
+                    help="inputs: texts, comma-separated numbers for a sample classifier, or "
+                    "image files for an image classifier (put -- before inputs that start with -)")
+    pr.add_argument("--file", metavar="F", help="more inputs: one text (or image path) per line, or "
+                    "a .npy / CSV of samples")
     pr.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+
+
+def _add_explain(commands) -> None:
+    ex = commands.add_parser("explain", help="why a model decided: attention, LIME, integrated "
+                             "gradients, occlusion (OUT.html, OUT.png)",
+                             description="Explain each input's predicted class, written to OUT.html "
+                             "and OUT.png; or plot the model's representations of a data set (--embed).")
+    _model_argument(ex)
+    ex.add_argument("inputs", metavar="INPUT", nargs="*",
+                    help="texts (text classifiers) or image files (image classifiers); put -- before "
+                    "inputs that start with -")
+    ex.add_argument("-o", "--output", required=True, metavar="OUT",
+                    help="path stem: writes OUT.html and OUT.png (a .html or .png suffix is dropped)")
+    ex.add_argument("--file", metavar="F", help="more texts, one per line (text classifiers)")
+    ex.add_argument("--method", metavar="M[,M...]", help="explainers to run; texts: attention, lime, ig; "
+                    "images: ig, occlusion, attention (default: every one the model supports)")
+    ex.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of every random choice (LIME's "
+                    "perturbations, t-SNE): the same seed gives the same numbers (default 0)")
+    ex.add_argument("--samples", type=int, default=5000, metavar="N", help="LIME: perturbed copies per text "
+                    "(default 5000, as the lime package)")
+    ex.add_argument("--steps", type=int, default=50, metavar="N",
+                    help="integrated gradients: steps of the path from the baseline (default 50)")
+    ex.add_argument("--top", type=int, default=5, metavar="K", help="words listed per method and text (default 5)")
+    ex.add_argument("--embed", metavar="DATA", help="instead of INPUTs: PCA and t-SNE plots of the "
+                    "model's representations of DATA (assets:NAME, a file or folder, tfds:NAME; \"\" "
+                    "for the model's default data) and a TensorBoard projector log OUT_projector/")
+    ex.add_argument("--limit", type=int, default=0, metavar="N",
+                    help="--embed: at most this many examples (default 0: the plot's default, 2000)")
+    ex.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog="Exit codes: 0 ok, 2 bad flag, input or model (one `error:` "
                             "line), 1 internal error, 130 interrupted.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_eval, _add_upscale, _add_sample, _add_predict):
+    for add in (_add_eval, _add_upscale, _add_sample, _add_predict, _add_explain):
         add(commands)
     return parser
 
@@ -127,10 +163,12 @@ def _check_tiling(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse, letting `predict` take its TEXT inputs after flags too (`MODEL --json "a text"`)."""
+    """Parse, letting `predict` and `explain` take their inputs after flags too (`MODEL --json
+    "a text"`)."""
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
-        args.texts = [*args.texts, *extra]
+    inputs = {"predict": "texts", "explain": "inputs"}.get(args.command)
+    if extra and inputs and not any(e.startswith("-") for e in extra):
+        setattr(args, inputs, [*getattr(args, inputs), *extra])
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args

@@ -47,8 +47,8 @@ USES = {  # subcommand: use; `eval` has its own table of evaluations in zoo/cli/
     "sample": Use("sample", lambda model: has_methods(model, "sample"),
                   "a generative model with a `sample` method (a VAE or GAN)"),
     "predict": Use("predict", lambda model: has_methods(model, "predict_texts")
-                   or has_methods(model, "predict_samples"),
-                   "a classifier with `predict_texts` or `predict_samples`"),
+                   or has_methods(model, "predict_samples") or has_methods(model, "predict_images"),
+                   "a classifier with `predict_texts`, `predict_samples` or `predict_images`"),
 }
 
 

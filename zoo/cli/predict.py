@@ -1,10 +1,13 @@
-"""`python -m zoo predict MODEL TEXT... [--file F] [--json]`: classify texts or samples.
+"""`python -m zoo predict MODEL INPUT... [--file F] [--json]`: classify texts, samples or images.
 
 A text classifier has `predict_texts(list of str) -> list of dict`; a classifier of numeric
-samples has `predict_samples((N, D) float array) -> list of dict`. Each dict holds `label` (the
-class name), `probabilities` (`{class name: probability}`) and optionally `attention` (the top
-words, as words or `(word, weight)` pairs). Inputs are the TEXT arguments, then the lines of
---file (for samples: each TEXT is one comma-separated row; --file is a .npy array or a CSV).
+samples has `predict_samples((N, D) float array) -> list of dict`; an image classifier has
+`predict_images(uint8 (N, H, W, C)) -> list of dict` and `image_shape` (each input is an image
+file, converted to the model's channels; --file lists image paths, one per line). Each dict
+holds `label` (the class name), `probabilities` (`{class name: probability}`) and optionally
+`attention` (the top words, as words or `(word, weight)` pairs). Inputs are the INPUT arguments,
+then the lines of --file (for samples: each INPUT is one comma-separated row; --file is a .npy
+array or a CSV).
 """
 
 from __future__ import annotations
@@ -62,8 +65,29 @@ def _samples(texts: list[str], file: str | None) -> tuple[np.ndarray, list[str]]
     return np.asarray(rows, np.float32), shown
 
 
+def _images(model: Any, paths: list[str]) -> np.ndarray:
+    """uint8 `(N, H, W, C)` images from image files, converted to the model's channels as
+    `zoo.data.read_image` does (colour to gray: ITU-R 601 luma); another size is an error."""
+    from zoo.data import read_image
+
+    if not paths:
+        raise UserError("nothing to predict: pass image files (or --file F, one image path per line)")
+    height, width, channels = model.image_shape
+    images = []
+    for path in paths:
+        image = read_image(path, channels)
+        if image.shape[:2] != (height, width):
+            raise UserError(f"image {path} is {image.shape[1]}x{image.shape[0]} pixels; this model classifies "
+                            f"{width}x{height} images: resize it to {width}x{height} first")
+        images.append(image)
+    return np.stack(images)
+
+
 def _predict(model: Any, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     """Run the model's predict method on every input; results and how each input is shown."""
+    if has_methods(model, "predict_images"):  # image classifiers: TEXT arguments are image files
+        paths = list(args.texts) + (_lines(args.file) if args.file is not None else [])
+        return list(model.predict_images(_images(model, paths))), paths
     if has_methods(model, "predict_texts"):
         texts = list(args.texts) + (_lines(args.file) if args.file is not None else [])
         if not texts:

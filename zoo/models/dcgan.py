@@ -186,20 +186,36 @@ class DCGAN(GAN):
         return ops.cast(logits, "float32")[:, 0]  # (B,)
 
     def train_step(self, data):
+        """`n_critic` discriminator updates, then one generator update on the fakes of the last
+        one: one generator forward pass serves both (as PyTorch's DCGAN example does), the
+        discriminator update seeing them through `stop_gradient`."""
         images, labels = self._unpack(data)  # (n_critic * B, H, W, C), (n_critic * B,) or None
         step = ops.cast(self.g_optimizer.iterations, "int64")
         n = self.n_critic
-        parts = [self._critic_update(images[k::n], None if labels is None else labels[k::n], step, k)
-                 for k in range(n)]
+
+        def part(k):
+            return images[k::n], None if labels is None else labels[k::n]
+
+        parts = [self._critic_update(*part(k), step, k) for k in range(n - 1)]
+        real, last_labels = part(n - 1)
+        g_tape = tf.GradientTape()
+        with g_tape:  # recorded once; the generator loss below continues on this tape
+            fake = self._g(self._draw(real, step, 3 * (n - 1)), last_labels, training=True)  # (B, H, W, C)
+        parts.append(self._critic_update(real, last_labels, step, n - 1, ops.stop_gradient(fake)))
         logs = {name: sum(p[name] for p in parts) / n for name in parts[0]}  # means over the updates
-        logs["g_loss"] = self._generator_update(images[0::n], None if labels is None else labels[0::n], step)
+        with g_tape:
+            g_loss = global_mean(_g_loss(self.loss_name, self._d(fake, last_labels, True)), global_count(real))
+        self.apply_gradients(self.g_optimizer, g_tape, g_loss, self.generator.trainable_variables)
+        logs["g_loss"] = g_loss
         return logs
 
-    def _critic_update(self, real, labels, step, k: int) -> dict:
-        """One discriminator update on real rows vs fresh fakes; its logs (global means)."""
+    def _critic_update(self, real, labels, step, k: int, fake=None) -> dict:
+        """One discriminator update on real rows vs fakes (fresh ones unless given); its logs
+        (global means)."""
         # Counts and draws (cross-replica sums, nothing to differentiate) before the tape.
         count = global_count(real)
-        fake = self._g(self._draw(real, step, 3 * k), labels, training=True)  # (B, H, W, C)
+        if fake is None:
+            fake = self._g(self._draw(real, step, 3 * k), labels, training=True)  # (B, H, W, C)
         eps = self._draw(real, step, 3 * k + 1, uniform=True) if self.loss_name == "wgan-gp" else None
         with tf.GradientTape() as tape:
             real_logits, fake_logits = self._d(real, labels, True), self._d(fake, labels, True)
@@ -213,15 +229,6 @@ class DCGAN(GAN):
         self.apply_gradients(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
         return {"d_loss": d_loss, "real_score": global_mean(real_logits, count),
                 "fake_score": global_mean(fake_logits, count), **logs}
-
-    def _generator_update(self, like, labels, step):
-        """One generator update on B fresh noise vectors; returns its loss (global mean)."""
-        z, count = self._draw(like, step, 3 * self.n_critic + 2), global_count(like)
-        with tf.GradientTape() as tape:
-            fake_logits = self._d(self._g(z, labels, training=True), labels, True)
-            g_loss = global_mean(_g_loss(self.loss_name, fake_logits), count)
-        self.apply_gradients(self.g_optimizer, tape, g_loss, self.generator.trainable_variables)
-        return g_loss
 
     def test_step(self, data):
         """The discriminator on held-out real images: its real-image loss and mean score.

@@ -266,11 +266,13 @@ def _standardize(texts):
 
 
 def attention_image(word_weights: Sequence[tuple[str, float]], title: str = "", width: int = 640,
-                    line_height: int = 14) -> np.ndarray:
-    """A heat map of words: each word on a red background as strong as its weight relative to
-    the text's largest weight; uint8 `(H, width, 3)`, drawn with PIL's default font."""
+                    line_height: int = 14, positive: tuple = (255, 0, 0),
+                    negative: tuple | None = None) -> np.ndarray:
+    """A heat map of words: each word on a background as strong as its weight's size relative to
+    the text's largest, in `positive`'s colour (in `negative`'s where a weight is below 0, for
+    signed attributions); uint8 `(H, width, 3)`, drawn with PIL's default font."""
     font = ImageFont.load_default()
-    peak = max([w for _, w in word_weights] + [1e-9])
+    peak = max([abs(w) for _, w in word_weights] + [1e-9])
     boxes, x, y = [], 4, line_height + 6 if title else 4
     for word, weight in word_weights:
         size = int(font.getlength(word)) + 6
@@ -283,7 +285,8 @@ def attention_image(word_weights: Sequence[tuple[str, float]], title: str = "", 
     if title:
         draw.text((4, 2), title, fill=(0, 0, 160), font=font)
     for x, y, size, word, share in boxes:
-        fade = int(255 * (1 - share))
-        draw.rectangle((x, y, x + size, y + line_height), fill=(255, fade, fade))
+        tint = negative if share < 0 and negative is not None else positive
+        fill = tuple(int(255 - abs(share) * (255 - c)) for c in tint)
+        draw.rectangle((x, y, x + size, y + line_height), fill=fill)
         draw.text((x + 3, y + 1), word, fill="black", font=font)
     return np.asarray(image)
