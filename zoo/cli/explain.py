@@ -18,7 +18,6 @@ empty text or a bad flag is one `error:` line and exit 2.
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +28,16 @@ EXPLAINABLE = ("a text classifier (python -m train lstm_classifier or transforme
                "model that zoo.explain.image explains (som_rbf_attention, a VAE, a super-resolution model)")
 
 
-def _optional(module: str) -> Any | None:
-    """`zoo.explain.<module>`, or None where that module is not part of this install."""
-    name = f"zoo.explain.{module}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name == name:
-            return None
-        raise
-
-
 def can_explain_images(model: Any) -> bool:
-    image = _optional("image")
-    return image is not None and bool(image.can_explain(model))
+    from zoo.explain.image import can_explain
+
+    return bool(can_explain(model))
 
 
 def can_embed(model: Any) -> bool:
-    embed = _optional("embed")
-    return embed is not None and bool(embed.can_embed(model))
+    from zoo.explain.embed import can_embed as embeddable
+
+    return bool(embeddable(model))
 
 
 EXPLAIN = Use("be explained", lambda m: has_methods(m, "predict_texts") or can_explain_images(m),
