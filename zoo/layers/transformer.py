@@ -9,15 +9,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.layers.dropout import stateless_dropout
+
 _MASKED = -1e9  # the score of a padded key before the softmax (exp underflows to 0)
 POSITIONS = ("learned", "sinusoidal")
-
-
-def _stateless_dropout(x, rate: float, seed):
-    """Inverted dropout with a stateless mask seeded by `seed` (2 ints); tf because keras.random
-    takes no tensor seeds."""
-    keep = tf.random.stateless_uniform(tf.shape(x), seed) >= rate
-    return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -147,7 +142,7 @@ class TransformerEncoder(keras.layers.Layer):
             if rate <= 0 or (seed is None and not training):
                 return x
             if seed is not None:
-                return _stateless_dropout(x, rate, tf.random.experimental.stateless_fold_in(seed, index))
+                return stateless_dropout(x, rate, tf.random.experimental.stateless_fold_in(seed, index))
             return keras.random.dropout(x, rate, seed=self.seed_generator)
         return drop
 

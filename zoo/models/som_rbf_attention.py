@@ -29,20 +29,12 @@ from keras import ops
 
 from zoo.errors import UserError
 from zoo.layers.attention import AttentionPooling
+from zoo.layers.dropout import stateless_dropout as _dropout
 from zoo.layers.rbf import RBF
 from zoo.layers.som import SelfOrganizingMap, exponential_decay, squared_distances
 from zoo.models.losses import global_mean
 
 _CHUNK_ROWS = 1 << 16  # rows per chunk of the whole-data batch-SOM sums
-
-
-def _dropout(x, rate: float, seed):
-    """Inverted dropout with a stateless mask seeded by `seed` (2 ints): a different mask on
-    every replica and step (PITFALLS: stateful Keras seeds repeat across replicas)."""
-    if rate <= 0:
-        return x
-    keep = tf.random.stateless_uniform(tf.shape(x), seed) >= rate
-    return ops.where(keep, x / (1.0 - rate), ops.zeros_like(x))
 
 
 @keras.saving.register_keras_serializable(package="zoo")

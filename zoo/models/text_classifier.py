@@ -16,21 +16,13 @@ from keras import ops
 from PIL import Image, ImageDraw, ImageFont
 
 from zoo.layers.attention import AttentionPooling
+from zoo.layers.dropout import stateless_dropout as _dropout
 from zoo.models.losses import global_mean
 
 # Cleanup before the vectorizer's own standardization (lowercase, strip punctuation, split on
 # whitespace): AG News-style escapes (`#39;`, `&lt;b&gt;`) and backslash line breaks become spaces.
 _CLEANUP = (r"&[a-zA-Z]+;|#\d+;|\\", " ")
 _PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'  # TextVectorization's default
-
-
-def _dropout(x, rate: float, seed, noise_shape=None):
-    """Inverted dropout with a stateless mask seeded by `seed` (2 ints): a different mask on
-    every replica and step (PITFALLS: stateful Keras seeds repeat across replicas)."""
-    if rate <= 0:
-        return x
-    keep = tf.random.stateless_uniform(tf.shape(x) if noise_shape is None else noise_shape, seed) >= rate
-    return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
