@@ -46,18 +46,6 @@ EMBED = Use("be embedded (--embed)", can_embed,
             "a model with a learned representation: a text classifier, som_rbf_attention or a VAE")
 
 
-def output_stem(output: str) -> Path:
-    """OUT without a .html / .png suffix, checked to be in an existing folder."""
-    path = Path(output)
-    if path.suffix.lower() in (".html", ".png"):
-        path = path.with_suffix("")
-    if not path.name or path.name in (".", ".."):
-        raise UserError(f"-o {output} names no file: pass a path stem such as out/explanation")
-    if not path.parent.is_dir():
-        raise UserError(f"output folder {path.parent} does not exist: create it or choose another -o")
-    return path
-
-
 def _check_numbers(args: argparse.Namespace) -> None:
     for flag, value, least in (("--samples", args.samples, 10), ("--steps", args.steps, 1),
                                ("--top", args.top, 1), ("--limit", args.limit, 0)):
@@ -84,7 +72,7 @@ def _texts(args: argparse.Namespace) -> list[str]:
 
 
 def _explain_texts(model: Any, args: argparse.Namespace, out: Path) -> dict:
-    from zoo.explain.render import png_bytes, text_page, text_picture, write_all
+    from zoo.explain.render import output_paths, png_bytes, text_page, text_picture, write_all
     from zoo.explain.text import explain_texts
 
     texts = _texts(args)
@@ -93,7 +81,7 @@ def _explain_texts(model: Any, args: argparse.Namespace, out: Path) -> dict:
                            each=lambda items: progress(items, "explaining", lambda i: texts[i]))
     png = png_bytes(text_picture(report))
     title = f"Why {Path(args.model).name} ({type(model).__name__}) decided"
-    html, picture = out.with_name(out.name + ".html"), out.with_name(out.name + ".png")
+    html, picture = output_paths(out)
     write_all({html: text_page(report, png, title), picture: png})
     return {"model": args.model, "model_class": type(model).__name__, **report,
             "outputs": {"html": str(html), "png": str(picture)}}
@@ -135,9 +123,11 @@ def _embed(args: argparse.Namespace, out: Path) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Explain, write OUT.html / OUT.png, and print a summary (or the JSON report)."""
     _check_numbers(args)
+    from zoo.explain.render import output_paths, output_stem
+
     out = output_stem(args.output)
     if args.file is not None:  # texts are no paths (and image paths are checked by zoo.explain.image)
-        refuse_overwriting([out.with_name(out.name + s) for s in (".html", ".png")], [args.file])
+        refuse_overwriting(list(output_paths(out)), [args.file])
     texts = False
     if args.embed is not None:
         report = _embed(args, out)

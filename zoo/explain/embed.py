@@ -38,7 +38,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from zoo.errors import UserError
-from zoo.explain.image import font, html_page, output_paths, png_bytes, wrap, write_files
+from zoo.explain.image import font, html_page, wrap
+from zoo.explain.render import output_paths, png_bytes, write_files
 
 DEFAULT_LIMIT = 2000  # examples embedded when `limit` is 0 or None
 PLOT = 360  # side of each scatter plot, pixels
@@ -314,12 +315,12 @@ def embed(model: Any, data: str, out: Path, seed: int = 0, limit: int | None = 0
     what = {"text": "represent(texts)", "classifier": "represent(images)", "vae": "posterior means"}[kind]
     title = (f"{type(model).__name__}: {what}, {len(vectors)} examples of {data or 'the default data'}, "
              f"{vectors.shape[1]} dimensions; colour: {got['legend']}")
-    png = png_bytes(figure(panels, got["ids"], got["names"], got["legend"], title))
+    png = png_bytes(np.asarray(figure(panels, got["ids"], got["names"], got["legend"], title)))
     labels = [got["names"][i] for i in got["ids"]]
     intro = (f"{title}. PCA: NumPy SVD of the centred vectors. t-SNE: scikit-learn, seed {seed}" if embedded is not None
              else f"{title}. PCA only (t-SNE needs scikit-learn: pip install zoo[explain]).")
     counts = [["class", "points"]] + [[n, str(int(np.sum(got["ids"] == i)))] for i, n in enumerate(got["names"])]
-    page = html_page(f"{type(model).__name__}: embedding", png, intro, counts).encode()
+    page = html_page(f"{type(model).__name__}: embedding", png, intro, counts)
     write_projector(projector_path, vectors, labels, got["images"])
     write_files({png_path: png, html_path: page})
     return {"model": type(model).__name__, "kind": "embedding", "model_kind": kind, "data": data or "default",

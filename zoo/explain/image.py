@@ -33,9 +33,7 @@ refuses images of another size (UserError naming both sizes); super-resolution t
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 import weakref
 from collections.abc import Callable, Sequence
@@ -49,6 +47,7 @@ from keras import ops
 from PIL import Image, ImageDraw, ImageFont
 
 from zoo.errors import UserError
+from zoo.explain import render
 
 METHODS = ("ig", "occlusion", "attention")
 DRAWS = 10  # random k-patch deletions averaged per image and k
@@ -342,28 +341,6 @@ def check_methods(methods: Sequence[str] | None, target: Target) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def output_paths(out: str | Path) -> tuple[Path, Path]:
-    """`(OUT.html, OUT.png)` of a path stem (a given .html or .png suffix is dropped); UserError
-    when the folder does not exist."""
-    out = Path(out)
-    if out.suffix.lower() in (".html", ".png"):
-        out = out.with_suffix("")
-    if not out.parent.is_dir():
-        raise UserError(f"output folder {out.parent} does not exist: create it or choose another -o")
-    return out.parent / f"{out.name}.html", out.parent / f"{out.name}.png"
-
-
-def write_files(files: dict[Path, bytes]) -> None:
-    """Write every file or none (temporary names, renamed once all are written:
-    `zoo.explain.render.write_all`); UserError when they cannot be written."""
-    from zoo.explain.render import write_all
-
-    try:
-        write_all(files)
-    except OSError as error:
-        raise UserError(f"cannot write {', '.join(map(str, files))}: {error}") from None
-
-
 # ----------------------------------------------------------------------------- one image
 
 def _explain_one(model, target: Target, image: np.ndarray, methods: list[str], steps: int, seed) -> tuple[dict, dict]:
@@ -505,28 +482,16 @@ def _figure(rows: list[list[Image.Image]], title: str) -> Image.Image:
     return canvas
 
 
-def png_bytes(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _html_table(table: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table[1:])
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def html_page(title: str, png: bytes, intro: str, *tables: list[list[str]]) -> str:
-    """A self-contained page: inline CSS, tables of numbers (first row: the header), the figure
-    as a base64 PNG."""
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-            "body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
-            "img{max-width:100%;image-rendering:pixelated}p{max-width:60em}</style></head><body>"
-            f"<h2>{html.escape(title)}</h2><p>{html.escape(intro)}</p>{''.join(map(_html_table, tables))}"
-            f"<img alt='{html.escape(title)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            "</body></html>")
+def html_page(title: str, png: bytes, intro: str, *tables: list[list[str]]) -> bytes:
+    """A self-contained page (`zoo.explain.render.html_page`): the intro, tables of numbers
+    (first row: the header), the figure as a base64 PNG."""
+    return render.html_page(title, f"<p>{html.escape(intro)}</p>{''.join(map(_html_table, tables))}", png)
 
 
 def _tables(reports: list[dict]) -> tuple[list[list[str]], list[list[str]]]:
@@ -575,7 +540,7 @@ def explain_images(model: Any, paths: list[str], out: Path, seed: int = 0, steps
         raise UserError(f"--steps must be at least 1, got {steps}")
     if not paths:
         raise UserError("no image to explain: pass image files")
-    html_path, png_path = output_paths(out)
+    html_path, png_path = render.output_paths(out)
     refuse_overwriting([html_path, png_path], paths)
     images = [read_for(target, path, type(model).__name__) for path in paths]  # all read before any work
     reports, rows = [], []
@@ -587,12 +552,12 @@ def explain_images(model: Any, paths: list[str], out: Path, seed: int = 0, steps
         rows.append([captioned(model.som_picture(), ["the SOM's map of rows: each unit's prototype row",
                                                      "in its grid place (rows are matched to these)"])])
     title = f"{type(model).__name__} ({target.kind}): f = {target.description}"
-    png = png_bytes(_figure(rows, title))
+    png = render.png_bytes(np.asarray(_figure(rows, title)))
     intro = (f"f = {target.description}. Integrated gradients: black baseline, {steps} trapezoid steps. "
              "Occlusion: black patches. Deletion test: f drop when the top-k patches of a map or k random "
              f"patches ({DRAWS} draws, seed {seed}) are blacked out.")
     page = html_page(f"{type(model).__name__}: explanations", png, intro, *_tables(reports))
-    write_files({png_path: png, html_path: page.encode()})
+    render.write_files({png_path: png, html_path: page})
     return {"model": type(model).__name__, "kind": "image", "model_kind": target.kind, "target": target.description,
             "methods": chosen, "steps": steps, "seed": seed, "baseline": "black (0)",
             "images": reports, "outputs": {"html": str(html_path), "png": str(png_path)}}

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from zoo.errors import UserError
+
 POSITIVE, NEGATIVE = (220, 30, 30), (30, 80, 220)  # supports / opposes the explained class
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
@@ -54,6 +56,32 @@ def write_all(files: dict[Path, bytes]) -> None:
         for temporary, _ in pending:
             if os.path.exists(temporary):
                 os.remove(temporary)
+
+
+def write_files(files: dict[Path, bytes]) -> None:
+    """`write_all`, with a UserError naming the files when they cannot be written."""
+    try:
+        write_all(files)
+    except OSError as error:
+        raise UserError(f"cannot write {', '.join(map(str, files))}: {error}") from None
+
+
+def output_stem(output: str | Path) -> Path:
+    """OUT without a .html / .png suffix, checked to name a file in an existing folder."""
+    path = Path(output)
+    if path.suffix.lower() in (".html", ".png"):
+        path = path.with_suffix("")
+    if not path.name or path.name in (".", ".."):
+        raise UserError(f"-o {output} names no file: pass a path stem such as out/explanation")
+    if not path.parent.is_dir():
+        raise UserError(f"output folder {path.parent} does not exist: create it or choose another -o")
+    return path
+
+
+def output_paths(output: str | Path) -> tuple[Path, Path]:
+    """`(OUT.html, OUT.png)` of a path stem (see `output_stem`)."""
+    stem = output_stem(output)
+    return stem.with_name(stem.name + ".html"), stem.with_name(stem.name + ".png")
 
 
 def stack(images: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:

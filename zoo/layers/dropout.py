@@ -15,3 +15,11 @@ def stateless_dropout(x, rate: float, seed, noise_shape=None):
         return x
     keep = tf.random.stateless_uniform(tf.shape(x) if noise_shape is None else noise_shape, seed) >= rate
     return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
+
+
+def step_seed(step):
+    """The seed `(step, replica id)` of a train step, 2 int32: masks that differ on every step and
+    replica and repeat on a rerun."""
+    context = tf.distribute.get_replica_context()
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    return tf.stack([tf.cast(step, tf.int32), tf.cast(replica, tf.int32)])

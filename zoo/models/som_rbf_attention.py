@@ -29,7 +29,7 @@ from keras import ops
 
 from zoo.errors import UserError
 from zoo.layers.attention import AttentionPooling
-from zoo.layers.dropout import stateless_dropout as _dropout
+from zoo.layers.dropout import stateless_dropout as _dropout, step_seed
 from zoo.layers.rbf import RBF
 from zoo.layers.som import SelfOrganizingMap, exponential_decay, squared_distances
 from zoo.models.losses import global_mean
@@ -205,12 +205,6 @@ class SomRbfAttentionClassifier(keras.Model):
             self.som.apply_batch_update(numerator, denominator, rate)
         return distance
 
-    def _step_seed(self):
-        """A seed per (step, replica), for dropout masks that differ across replicas."""
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        return tf.stack([tf.cast(self.optimizer.iterations, tf.int32), tf.cast(replica, tf.int32)])
-
     @property
     def metrics(self):
         return [self.loss_tracker, self.accuracy_tracker]
@@ -224,7 +218,7 @@ class SomRbfAttentionClassifier(keras.Model):
         """A gradient step on the RBF, attention and classifier, then a batch-SOM update."""
         images, y = data[0], data[1]
         with tf.GradientTape() as tape:
-            logits, _, _ = self._forward(images, seed=self._step_seed())
+            logits, _, _ = self._forward(images, seed=step_seed(self.optimizer.iterations))
             loss = global_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_variables)

@@ -16,7 +16,7 @@ from keras import ops
 from PIL import Image, ImageDraw, ImageFont
 
 from zoo.layers.attention import AttentionPooling
-from zoo.layers.dropout import stateless_dropout as _dropout
+from zoo.layers.dropout import stateless_dropout as _dropout, step_seed
 from zoo.models.losses import global_mean
 
 # Cleanup before the vectorizer's own standardization (lowercase, strip punctuation, split on
@@ -152,12 +152,6 @@ class TextClassifier(keras.Model):
         so `training` changes nothing here."""
         return self._forward(inputs)[0]
 
-    def _step_seed(self):
-        """A seed per (step, replica), for dropout masks that differ across replicas."""
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        return tf.stack([tf.cast(self.optimizer.iterations, tf.int32), tf.cast(replica, tf.int32)])
-
     def _training_loss(self, y, logits):
         """Per-example `(B,)` cross-entropy against targets smoothed by `label_smoothing`."""
         if self.label_smoothing == 0:
@@ -179,7 +173,7 @@ class TextClassifier(keras.Model):
     def train_step(self, data):
         texts, y = data
         with tf.GradientTape() as tape:
-            logits, _ = self._forward(texts, seed=self._step_seed())
+            logits, _ = self._forward(texts, seed=step_seed(self.optimizer.iterations))
             loss = global_mean(self._training_loss(y, logits))
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_variables)
