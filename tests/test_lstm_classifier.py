@@ -59,6 +59,29 @@ def test_train_steps_change_weights_and_fit_learns():
     assert [r["label"] for r in model.predict_texts(TEXTS)] == [model.class_names[i] for i in LABELS]
 
 
+def test_adversarial_shift_has_its_size_and_raises_the_loss():
+    model = small_model(adversarial=0.5)
+    check_train_step(model, [(tf.constant(TEXTS), LABELS)])  # the adversarial step trains every weight
+    x, mask = model.embed(tf.constant(TEXTS))
+
+    def loss(embeddings):
+        logits, _ = model.classify_embeddings(embeddings, mask)
+        return keras.losses.sparse_categorical_crossentropy(LABELS, logits, from_logits=True)
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        clean = loss(x)
+        total = tf.reduce_sum(clean)
+    shift = model._adversarial_shift(tape.gradient(total, x), x, mask).numpy()
+    words, real = np.linalg.norm(x.numpy(), axis=-1), mask.numpy()
+    mean_word_norm = (words * real).sum(1) / real.sum(1)
+    np.testing.assert_allclose(np.linalg.norm(shift.reshape(len(TEXTS), -1), axis=1), 0.5 * mean_word_norm,
+                               rtol=1e-4)
+    assert np.all(shift[~real] == 0)  # padding is never moved
+    assert np.all(loss(x + shift).numpy() > clean.numpy())  # each text's loss rises along the shift
+    assert model.get_config()["adversarial"] == 0.5
+
+
 def test_dropout_is_stateless_per_seed_and_word_dropout_drops_whole_words():
     from zoo.models.text_classifier import _dropout
 
@@ -111,7 +134,8 @@ labels = np.array([0, 1, 0, 1] * 2, np.int32)
 def run(name, weights):
     strategy = make_strategy(name)
     with strategy.scope():
-        m = TextClassifier(["a", "b"], max_tokens=50, sequence_length=8, embedding_dim=4, units=3, dropout=0.0)
+        m = TextClassifier(["a", "b"], max_tokens=50, sequence_length=8, embedding_dim=4, units=3, dropout=0.0,
+                           adversarial=0.5)
         m.adapt(texts); m.compile(keras.optimizers.SGD(0.5)); m.optimizer.build(m.trainable_variables)
     if weights is not None: m.set_weights(weights)
     w0 = m.get_weights()
@@ -125,7 +149,8 @@ print(r1, r2, max(np.abs(a - b).max() for a, b in zip(w1, w2)), max(np.abs(a - b
 
 
 def test_two_replicas_train_like_one(tmp_path):
-    """One SGD step (no dropout) on the same global batch: 2 logical CPU replicas == 1 device."""
+    """One SGD step (no dropout, adversarial term on) on the same global batch: 2 logical CPU
+    replicas == 1 device."""
     script = tmp_path / "replicas.py"
     script.write_text(REPLICAS)
     result = run_python([script], env={"PYTHONPATH": str(ROOT)})
@@ -250,6 +275,22 @@ def test_saved_epoch_is_the_best_on_the_selection_slice_not_on_validation():
     assert model.restored == 1  # the validation accuracy (best at epoch 0) played no part
 
 
+def test_the_epoch_search_survives_a_resume(tmp_path):
+    ids = np.array([0, 1, 1, 0])
+    model = ScriptedModel(ids, good={1})
+    for epochs in ((0, 1), (2,)):  # a run stopped after epoch 2 of 3, then resumed
+        callback = selection_callback(["a", "b", "c", "d"], ids, restore_best=True)
+        callback.run_dir = str(tmp_path)  # as the trainer sets it
+        callback.set_model(model)
+        callback.on_train_begin()
+        for epoch in epochs:
+            model.epoch = epoch
+            callback.on_epoch_end(epoch, {})
+    callback.on_train_end()
+    assert model.restored == 1 and callback.best == 1.0  # remembered across the resume
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["select_best.npz"]  # no temporary file left
+
+
 # ----------------------------------------------------------------------------- command lines
 
 @pytest.fixture(scope="module")
@@ -266,6 +307,7 @@ def test_tiny_run_model_and_tensorboard(tiny_run):
     assert "320 training / 80 validation texts, 4 classes" in result.stdout
     assert "288 fitted, 32 held out to choose the epoch" in result.stdout
     assert "saving the weights of epoch" in result.stdout and "best select_accuracy" in result.stdout
+    assert (run_dir / "select_best.npz").exists()  # the trainer gave the selection its run folder
     events = EventAccumulator(str(run_dir / "logs"), size_guidance={"tensors": 0})
     events.Reload()
     tags = set(events.Tags()["tensors"])

@@ -138,3 +138,29 @@ def test_bench_text_gives_both_networks_the_same_split():
     assert (lstm.limit, lstm.val_fraction, lstm.epochs) == (400, 0.3, 2)
     assert (transformer.limit, transformer.val_fraction, transformer.epochs, transformer.num_layers) == (400, 0.3, 3, 2)
     assert all(getattr(lstm, f) == getattr(transformer, f) for f in bench_text.SPLIT_FIELDS)
+
+
+def test_bench_text_seeds_and_paired_test():
+    import sys
+
+    from helpers import ROOT
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import bench_text
+
+    args, lstm, _ = bench_text.parse(["--seeds", "3,1,2", "--adversarial", "0"])
+    assert args.seeds == [3, 1, 2] and lstm.adversarial == 0
+    for bad in (["--seeds", "1"], ["--seeds", "1,1"], ["--seeds", "a,b"], ["--seeds", "0,1", "--run", "x"]):
+        with pytest.raises(SystemExit):
+            bench_text.parse(bad)
+    truth = ["a"] * 12
+    first = ["a"] * 8 + ["b"] * 4  # right on 8
+    second = ["b"] * 8 + ["a"] + ["b"] * 3  # right on 1, which first gets wrong
+    assert bench_text.mcnemar(truth, first, second) == (8, 1, 2 * (1 + 9) / 2 ** 9)  # exact binomial tail
+    assert bench_text.mcnemar(truth, second, first)[2] == bench_text.mcnemar(truth, first, second)[2]
+    assert bench_text.mcnemar(truth, first, first) == (0, 0, 1.0)
+    runs = [{"accuracy": a, "seconds": 10.0, "config": dataclasses.replace(lstm, seed=s)}
+            for a, s in ((0.85, 0), (0.87, 1))]
+    assert bench_text.seed_summary("lstm", runs) == (
+        "zoo lstm over 2 seeds: 86.00% mean ± 1.41 standard deviation (seeds 0, 1: 85.00%, 87.00%), "
+        "10.0 s of training per run")

@@ -2,7 +2,7 @@
 
     pip install scikit-learn          # for this benchmark only; not a zoo dependency
     flock /tmp/zoo_heavy.lock python tools/bench_text.py [--run RUN_DIR] [--transformer-run RUN_DIR]
-        [--FIELD VALUE ...] [--transformer-FIELD VALUE ...] [--skip-lstm] [--skip-transformer]
+        [--seeds 0,1,2] [--FIELD VALUE ...] [--transformer-FIELD VALUE ...] [--skip-lstm] [--skip-transformer]
 
 The split is the recipes' (`python -m train lstm_classifier` / `transformer_classifier`): the
 embedded AG News file, title + description, 80/20 per class with a fixed seed (6,080 training /
@@ -15,8 +15,14 @@ slice included). In one run, the LSTM and the Transformer are trained here, one 
 other, with their recipes' default configs (`--FIELD VALUE` overrides an LSTM field, e.g.
 `--epochs 5`; `--transformer-FIELD VALUE` a Transformer field; the data and split fields given
 for the LSTM apply to both, so they always share the split), or read from `--run` /
-`--transformer-run` (finished runs of the default split). Prints one table with validation
-accuracy, its binomial standard error, wall times (training, for the networks) and the CPU.
+`--transformer-run` (finished runs of the default split). `--seeds 0,1,2` trains each network
+once per seed (initial weights, batch order and dropout change; the split does not) and adds
+their mean and standard deviation over the seeds: one run's accuracy moves by about a point
+with the seed alone. Prints one table with validation accuracy, its binomial standard error,
+wall times (training, for the networks) and the CPU, then a paired comparison of each network
+run with each baseline fitted on the same texts: on how many validation texts only one of the
+two is right, and the exact McNemar test's two-sided p-value (both classify the same texts, so
+this is sharper than comparing the two accuracies' standard errors).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import sys
@@ -50,8 +57,9 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def baselines(train, val, texts: str) -> list[tuple[str, float, float]]:
-    """(name, validation accuracy, wall seconds: fit + predict) of the two TF-IDF baselines."""
+def baselines(train, val, texts: str) -> list[tuple[str, float, float, list]]:
+    """(name, validation accuracy, wall seconds: fit + predict, predicted labels) of the two
+    TF-IDF baselines."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import MultinomialNB
@@ -62,9 +70,20 @@ def baselines(train, val, texts: str) -> list[tuple[str, float, float]]:
                              ("TF-IDF 1-2-grams + multinomial naive Bayes", MultinomialNB())):
         start = time.perf_counter()
         pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), classifier).fit(*train)
-        accuracy = float((pipeline.predict(val[0]) == val[1]).mean())
-        rows.append((f"{name} ({texts})", accuracy, time.perf_counter() - start))
+        predicted = list(pipeline.predict(val[0]))
+        accuracy = sum(p == t for p, t in zip(predicted, val[1])) / len(val[1])
+        rows.append((f"{name} ({texts})", accuracy, time.perf_counter() - start, predicted))
     return rows
+
+
+def mcnemar(truth, first, second) -> tuple[int, int, float]:
+    """(texts only `first` gets right, texts only `second` gets right, exact two-sided McNemar
+    p-value: the binomial test of the first count among the discordant ones, p = 1/2)."""
+    only_first = sum(a == t != b for t, a, b in zip(truth, first, second))
+    only_second = sum(b == t != a for t, a, b in zip(truth, first, second))
+    n = only_first + only_second
+    tail = sum(math.comb(n, i) for i in range(min(only_first, only_second) + 1)) / 2 ** n
+    return only_first, only_second, min(1.0, 2 * tail)
 
 
 def epoch_accuracies(run_dir: Path, tag: str = "epoch/val_accuracy") -> list[float]:
@@ -88,7 +107,12 @@ def network(recipe, config, run: Path | None, val) -> dict:
     from train.trainer import train
 
     seconds = None
-    if run is None:
+    if run is not None:  # report the config that run trained with, not this script's
+        saved = json.loads((run / "config.json").read_text())["config"]
+        config = dataclasses.replace(config, **{f.name: tuple(v) if isinstance(v, list) else v
+                                                for f in dataclasses.fields(config) if f.name in saved
+                                                for v in [saved[f.name]]})
+    else:
         run = Path(tempfile.mkdtemp(prefix=f"bench_text_{recipe.name}_")) / "run"
         start = time.perf_counter()
         train(recipe, config, run, verbose=False)
@@ -97,19 +121,32 @@ def network(recipe, config, run: Path | None, val) -> dict:
     probabilities, _ = model.predict_proba(val[0])
     predicted = [model.class_names[i] for i in probabilities.argmax(-1)]
     accuracy = sum(p == t for p, t in zip(predicted, val[1])) / len(val[1])
-    return {"run": str(run), "accuracy": accuracy, "seconds": seconds, "val": epoch_accuracies(run),
+    return {"run": str(run), "accuracy": accuracy, "seconds": seconds, "predicted": predicted,
+            "val": epoch_accuracies(run),
             "select": epoch_accuracies(run, "epoch/select_accuracy"), "config": config}
 
 
 def network_rows(name: str, result: dict) -> list[tuple[str, float, float | None]]:
-    """Table rows of one network: the saved model, and its last epoch when it differs."""
+    """Table rows of one network run: the saved model, and its last epoch when it differs."""
     select, config = result["select"], result["config"]
     chosen = select.index(max(select)) if select and config.restore_best else None
     best = f", epoch {chosen + 1} of {config.epochs} chosen on the selection slice" if chosen is not None else ""
-    rows = [(f"zoo {name} (saved model{best})", result["accuracy"], result["seconds"])]
+    rows = [(f"zoo {name} (seed {config.seed}: saved model{best})", result["accuracy"], result["seconds"])]
     if result["val"]:
         rows.append(("  same run, last epoch's weights (TensorBoard)", result["val"][-1], None))
     return rows
+
+
+def seed_summary(name: str, results: list[dict]) -> str:
+    """`name: mean ± standard deviation over seeds (the seeds' accuracies)` of the saved models."""
+    accuracies = [100 * r["accuracy"] for r in results]
+    mean = sum(accuracies) / len(accuracies)
+    spread = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5
+    seconds = [r["seconds"] for r in results if r["seconds"] is not None]
+    time_text = f", {sum(seconds) / len(seconds):.1f} s of training per run" if seconds else ""
+    return (f"zoo {name} over {len(results)} seeds: {mean:.2f}% mean ± {spread:.2f} standard deviation "
+            f"(seeds {', '.join(str(r['config'].seed) for r in results)}: "
+            f"{', '.join(f'{a:.2f}%' for a in accuracies)}){time_text}")
 
 
 def parse(argv) -> tuple[argparse.Namespace, Config, transformer_classifier.Config]:
@@ -119,13 +156,16 @@ def parse(argv) -> tuple[argparse.Namespace, Config, transformer_classifier.Conf
     parser.add_argument("--transformer-run", type=Path, help="score this finished transformer_classifier run")
     parser.add_argument("--skip-lstm", action="store_true", help="leave the LSTM out")
     parser.add_argument("--skip-transformer", action="store_true", help="leave the Transformer out")
+    parser.add_argument("--seeds", type=_seeds, default=None,
+                        help="comma-separated seeds: train each network once per seed and report the mean "
+                             "and standard deviation (default: the config's seed, one run)")
     for prefix, config_class in (("", Config), (PREFIX, transformer_classifier.Config)):
         for field in dataclasses.fields(config_class):
             if field.type in ("int", "float", "str") and not (prefix and field.name in SPLIT_FIELDS):
                 parser.add_argument("--" + (prefix + field.name).replace("_", "-"), dest=prefix + field.name,
                                     type=eval(field.type))  # noqa: S307
     args = parser.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("run", "transformer_run")
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("run", "transformer_run", "seeds")
              and not k.startswith("skip_")}
     config = dataclasses.replace(Config(), **{k: v for k, v in given.items() if not k.startswith(PREFIX)})
     transformer = dataclasses.replace(
@@ -133,25 +173,51 @@ def parse(argv) -> tuple[argparse.Namespace, Config, transformer_classifier.Conf
         **{k[len(PREFIX):]: v for k, v in given.items() if k.startswith(PREFIX)})
     config.validate()
     transformer.validate()
+    if args.seeds and (args.run or args.transformer_run):
+        parser.error("--seeds trains the networks; leave out --run / --transformer-run")
     return args, config, transformer
 
 
-def print_report(rows, results: dict, sizes: tuple[int, int, int, int]) -> None:
-    """The split, the CPU, each network's per-epoch accuracies, then the table."""
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+    if len(seeds) < 2 or len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"give at least two different seeds, got {text!r}")
+    return seeds
+
+
+def print_report(rows, results: dict, sizes: tuple[int, int, int, int], paired: list, truth) -> None:
+    """The split, the CPU, each network run's per-epoch accuracies, the table, the seed means,
+    and each network run paired with the `paired` baselines (name, predictions)."""
     train_count, fit_count, val_count, classes = sizes
     print(f"\nAG News split: {train_count} training ({fit_count} fitted by the networks) / {val_count} "
           f"validation texts, {classes} classes; CPU: {cpu_name()}")
-    for name, result in results.items():
-        print(f"{name} run: {result['run']}\n  config: {json.dumps(result['config'].to_dict())}")
-        if result["select"]:
-            print("  select_accuracy per epoch (chooses the epoch): " + " ".join(f"{a:.4f}" for a in result["select"]))
-        if result["val"]:
-            print("  val_accuracy per epoch (reported only):       " + " ".join(f"{a:.4f}" for a in result["val"]))
+    for name, runs in results.items():
+        for result in runs:
+            print(f"{name} run: {result['run']}\n  config: {json.dumps(result['config'].to_dict())}")
+            if result["select"]:
+                print("  select_accuracy per epoch (chooses the epoch): "
+                      + " ".join(f"{a:.4f}" for a in result["select"]))
+            if result["val"]:
+                print("  val_accuracy per epoch (reported only):       " + " ".join(f"{a:.4f}" for a in result["val"]))
     print("\n| model | validation accuracy (± binomial s.e.) | wall time (s): baselines fit + predict, "
           "networks training |\n|---|---|---|")
     for name, acc, sec in rows:
         error = 100 * (acc * (1 - acc) / val_count) ** 0.5
         print(f"| {name} | {100 * acc:.2f}% ± {error:.2f} | {'-' if sec is None else f'{sec:.1f}'} |")
+    for name, runs in results.items():
+        if len(runs) > 1:
+            print(seed_summary(name, runs))
+    print("\nPaired with the baselines fitted on the same texts (validation texts only the network / "
+          "only the baseline gets right; exact McNemar two-sided p):")
+    for name, runs in results.items():
+        for result in runs:
+            pairs = [f"{baseline.split(' + ')[1].split(' (')[0]}: {a} / {b}, p = {p:.3g}"
+                     for baseline, predicted in paired
+                     for a, b, p in [mcnemar(truth, result["predicted"], predicted)]]
+            print(f"  {name} seed {result['config'].seed}: " + "; ".join(pairs))
 
 
 def main(argv=None) -> None:
@@ -159,18 +225,24 @@ def main(argv=None) -> None:
     (train_texts, train_ids), (val_texts, val_ids), names = encode(config)
     (fit_texts, fit_ids), _ = selection_split(train_texts, train_ids, config.select_fraction)
     val = (val_texts, [names[i] for i in val_ids])
-    rows = baselines((fit_texts, [names[i] for i in fit_ids]), val, f"{len(fit_texts)} texts, as the networks")
+    same = baselines((fit_texts, [names[i] for i in fit_ids]), val, f"{len(fit_texts)} texts, as the networks")
+    rows = [row[:3] for row in same]
     if len(fit_texts) < len(train_texts):
-        rows += baselines((train_texts, [names[i] for i in train_ids]), val, f"all {len(train_texts)}")
+        rows += [row[:3] for row in baselines((train_texts, [names[i] for i in train_ids]), val,
+                                               f"all {len(train_texts)}")]
+    seeds = args.seeds or [None]
     results = {}
-    if not args.skip_lstm:
-        results["lstm_classifier"] = network(RECIPE, config, args.run, val)
-    if not args.skip_transformer:
-        results["transformer_classifier"] = network(transformer_classifier.RECIPE, transformer,
-                                                    args.transformer_run, val)
-    for name, result in results.items():
-        rows += network_rows(name, result)
-    print_report(rows, results, (len(train_texts), len(fit_texts), len(val_texts), len(names)))
+    for name, recipe, base, run in (("lstm_classifier", RECIPE, config, args.run),
+                                    ("transformer_classifier", transformer_classifier.RECIPE, transformer,
+                                     args.transformer_run)):
+        if not getattr(args, f"skip_{name.split('_')[0]}"):
+            results[name] = [network(recipe, base if seed is None else dataclasses.replace(base, seed=seed), run, val)
+                             for seed in seeds]
+    for name, runs in results.items():
+        for result in runs:
+            rows += network_rows(name, result)
+    print_report(rows, results, (len(train_texts), len(fit_texts), len(val_texts), len(names)),
+                 [(row[0], row[3]) for row in same], val[1])
 
 
 if __name__ == "__main__":

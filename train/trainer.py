@@ -369,6 +369,8 @@ class _Loop:
             callback.set_model(self.model)
             if getattr(callback, "log_dir", "") is None:  # callbacks that write files, e.g. the projector
                 callback.log_dir = str(work_dir / "logs")
+            if getattr(callback, "run_dir", "") is None:  # callbacks whose state must survive a resume
+                callback.run_dir = str(work_dir)
         self.step_functions = {}
         self.test_function = make_step_function(distribution, self.model.test_step, reduce_retracing=True)
         self.signals = _StopSignals()

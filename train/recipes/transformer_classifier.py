@@ -32,6 +32,7 @@ class Config(LstmConfig):
     attention_dropout: float = 0.1  # dropout on the attention weights inside the blocks
     dropout: float = 0.5  # dropout on embeddings and pooled features
     learning_rate: float = 5e-4  # Adam (1e-3 peaked at epoch 2 and then overfitted on the selection slice)
+    adversarial: float = 0.0  # off: 0.5 was no better on the selection slice here (it is for the LSTM; README)
 
     def validate(self) -> None:
         super().validate()
@@ -62,7 +63,8 @@ def build(config: Config):
         names, config.max_tokens, config.sequence_length, config.embedding_dim, num_layers=config.num_layers,
         num_heads=config.num_heads, ff_dim=config.ff_dim, position=config.position, norm_first=config.norm_first,
         encoder_dropout=config.encoder_dropout, attention_dropout=config.attention_dropout,
-        dropout=config.dropout, word_dropout=config.word_dropout, label_smoothing=config.label_smoothing),
+        dropout=config.dropout, word_dropout=config.word_dropout, label_smoothing=config.label_smoothing,
+        adversarial=config.adversarial),
         "transformer_classifier")
 
 
