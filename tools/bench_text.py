@@ -71,9 +71,13 @@ def baselines(train, val, texts: str) -> list[tuple[str, float, float, list]]:
         start = time.perf_counter()
         pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), classifier).fit(*train)
         predicted = list(pipeline.predict(val[0]))
-        accuracy = sum(p == t for p, t in zip(predicted, val[1])) / len(val[1])
-        rows.append((f"{name} ({texts})", accuracy, time.perf_counter() - start, predicted))
+        rows.append((f"{name} ({texts})", accuracy(predicted, val[1]), time.perf_counter() - start, predicted))
     return rows
+
+
+def accuracy(predicted, truth) -> float:
+    """Share of the labels in `predicted` equal to those in `truth`."""
+    return sum(p == t for p, t in zip(predicted, truth)) / len(truth)
 
 
 def mcnemar(truth, first, second) -> tuple[int, int, float]:
@@ -109,9 +113,9 @@ def network(recipe, config, run: Path | None, val) -> dict:
     seconds = None
     if run is not None:  # report the config that run trained with, not this script's
         saved = json.loads((run / "config.json").read_text())["config"]
-        config = dataclasses.replace(config, **{f.name: tuple(v) if isinstance(v, list) else v
-                                                for f in dataclasses.fields(config) if f.name in saved
-                                                for v in [saved[f.name]]})
+        fields = {f.name for f in dataclasses.fields(config)}
+        config = dataclasses.replace(config, **{k: tuple(v) if isinstance(v, list) else v
+                                                for k, v in saved.items() if k in fields})
     else:
         run = Path(tempfile.mkdtemp(prefix=f"bench_text_{recipe.name}_")) / "run"
         start = time.perf_counter()
@@ -120,8 +124,7 @@ def network(recipe, config, run: Path | None, val) -> dict:
     model = keras.saving.load_model(run / "model.keras")
     probabilities, _ = model.predict_proba(val[0])
     predicted = [model.class_names[i] for i in probabilities.argmax(-1)]
-    accuracy = sum(p == t for p, t in zip(predicted, val[1])) / len(val[1])
-    return {"run": str(run), "accuracy": accuracy, "seconds": seconds, "predicted": predicted,
+    return {"run": str(run), "accuracy": accuracy(predicted, val[1]), "seconds": seconds, "predicted": predicted,
             "val": epoch_accuracies(run),
             "select": epoch_accuracies(run, "epoch/select_accuracy"), "config": config}
 

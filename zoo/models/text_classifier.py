@@ -179,6 +179,11 @@ class TextClassifier(keras.Model):
         return keras.losses.categorical_crossentropy(targets, logits, from_logits=True,
                                                      label_smoothing=self.label_smoothing)
 
+    def _embeddings_loss(self, y, x, mask, seed):
+        """(the global-batch mean training loss, logits) of `(B, T, E)` embeddings, with dropout."""
+        logits, _ = self.classify_embeddings(x, mask, seed)
+        return global_mean(self._training_loss(y, logits)), logits
+
     def _update(self, y, logits):
         per_example = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)  # (B,)
         self.loss_tracker.update_state(per_example)
@@ -194,13 +199,14 @@ class TextClassifier(keras.Model):
         seed = step_seed(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             x, mask = self._embed_dropped(texts, seed)
-            with tf.GradientTape() as inner:  # d loss / d embeddings, for the adversarial term
-                inner.watch(x)
-                logits, _ = self.classify_embeddings(x, mask, seed)
-                loss = global_mean(self._training_loss(y, logits))
             if self.adversarial > 0:
+                with tf.GradientTape() as inner:  # d loss / d embeddings, for the shift
+                    inner.watch(x)
+                    loss, logits = self._embeddings_loss(y, x, mask, seed)
                 shifted = x + ops.cast(self._adversarial_shift(inner.gradient(loss, x), x, mask), x.dtype)
-                loss += global_mean(self._training_loss(y, self.classify_embeddings(shifted, mask, seed)[0]))
+                loss += self._embeddings_loss(y, shifted, mask, seed)[0]
+            else:
+                loss, logits = self._embeddings_loss(y, x, mask, seed)
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
