@@ -94,6 +94,22 @@ def test_batch_update_moves_prototypes_to_neighbourhood_means():
         np.testing.assert_allclose(after[unit], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_train_batch_map_is_kohonens_batch_map_in_numpy():
+    x = _data(80, 3, seed=2)
+    layer = SelfOrganizingMap(3, 4)
+    layer.initialize(x, "pca")
+    w = keras.ops.convert_to_numpy(layer.prototypes).astype(np.float64)
+    p = _ref_positions(3, 4, "rectangular")
+    sigmas = 2.0 * (0.5 / 2.0) ** (np.arange(4) / 3)  # 2.0 down to 0.5, exponentially
+    for sigma in sigmas:  # every update: each prototype to its neighbourhood-weighted mean
+        best = np.linalg.norm(x[:, None] - w[None], axis=-1).argmin(1)
+        h = np.exp(-((p[best][:, None, :] - p[None]) ** 2).sum(-1) / (2 * sigma**2))  # (N, U)
+        w = (h.T @ x) / h.sum(0)[:, None]
+    layer.train_batch_map(x, steps=4, sigma_start=2.0, sigma_end=0.5, chunk_size=7)  # 12 chunks
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.prototypes), w, rtol=1e-4, atol=1e-4)
+    assert layer.quantization_error(x) < np.linalg.norm(x - x.mean(0), axis=1).mean()
+
+
 @pytest.mark.parametrize("topology", ["rectangular", "hexagonal"])
 def test_errors_match_numpy_definitions(topology):
     x = _data(200, 3)

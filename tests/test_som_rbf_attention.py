@@ -17,7 +17,7 @@ import zoo.__main__ as zoo_cli
 from train.recipes.som_rbf_attention import Config, stratified_sample
 from zoo.errors import UserError
 from zoo.models import SOM, SomRbfAttentionClassifier
-from zoo.models.som_rbf_attention import row_attention_image
+from zoo.visualize import row_attention_image
 
 SHAPE = (6, 5, 1)
 

@@ -120,3 +120,27 @@ def image_grid(images: np.ndarray | Sequence[np.ndarray], cols: int | None = Non
         top, left = (i // cols) * (height + gutter), (i % cols) * (width + gutter)
         grid[top:top + height, left:left + width] = cell
     return grid
+
+
+def row_attention_image(image: np.ndarray, weights: np.ndarray, scale: int = 4, bar: int = 12) -> np.ndarray:
+    """The image with each row shaded red by its attention weight (relative to the largest),
+    and a bar beside each row as long as its weight; uint8 `(H * scale, (W + bar) * scale, 3)`.
+
+    Args:
+        image: `(H, W)` or `(H, W, C)` float in [0, 1] or uint8.
+        weights: `(H,)` attention weights of the rows.
+        scale: pixels per image pixel.
+        bar: width of the bar column, in image pixels.
+    """
+    pixels = to_uint8_image(image).astype(np.float32)
+    pixels = pixels[..., :3] if pixels.shape[-1] >= 3 else np.repeat(pixels[..., :1], 3, axis=-1)
+    share = np.asarray(weights, np.float32) / max(float(np.max(weights)), 1e-12)  # (H,)
+    alpha = 0.6 * share[:, None, None]
+    red = np.array([255.0, 40.0, 40.0], np.float32)
+    shaded = (1 - alpha) * pixels + alpha * red  # (H, W, 3)
+    height = len(share)
+    bars = np.full((height, bar, 3), 255.0, np.float32)
+    for row, length in enumerate(np.round(share * bar).astype(int)):
+        bars[row, :length] = red
+    picture = np.concatenate([shaded, bars], axis=1)
+    return np.repeat(np.repeat(np.round(picture).astype(np.uint8), scale, axis=0), scale, axis=1)

@@ -151,7 +151,7 @@ def make_model(config: Config, names: list[str], image_shape: tuple, images):
 def pictures(images, labels, names: list[str]):
     """`model -> ({}, pictures)` for `EpochEvaluation`: the SOM's map of rows and a few images
     with their rows shaded by attention."""
-    from zoo.models.som_rbf_attention import row_attention_image
+    from zoo.visualize import row_attention_image
 
     def evaluate(model):
         pictures = {"som_map": model.som_picture()}

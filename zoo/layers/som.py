@@ -253,6 +253,27 @@ class SelfOrganizingMap(keras.layers.Layer):
             raise ValueError(f"initialize method must be 'random' or 'pca', got {method!r}")
         self.prototypes.assign(prototypes.astype(np.float32))
 
+    def train_batch_map(self, data, steps: int = 10, sigma_start: float | None = None, sigma_end: float = 1.0,
+                        chunk_size: int | None = None) -> None:
+        """Kohonen's batch map on the whole data set: `steps` updates with learning rate 1, each
+        on the `batch_statistics` of every sample (summed over chunks), the radius decaying
+        exponentially from `sigma_start` to `sigma_end`. Call `initialize` first.
+
+        Args:
+            data: `(N, D)` samples (NumPy).
+            steps: updates, one pass over `data` each.
+            sigma_start: radius of the first update in grid units (default: half the longer side).
+            sigma_end: radius of the last update.
+            chunk_size: samples per chunk of the sums (default: about 16M values per chunk).
+        """
+        data = np.asarray(data, np.float32).reshape(len(data), -1)
+        chunk_size = chunk_size or max(1, MAX_BLOCK // max(self.units, data.shape[1]))
+        sigma_start = max(self.rows, self.cols) / 2 if sigma_start is None else sigma_start
+        for step in range(steps):
+            sigma = exponential_decay(sigma_start, sigma_end, step / max(steps - 1, 1))
+            sums = [self.batch_statistics(data[rows], sigma) for rows in _chunks(len(data), chunk_size)]
+            self.apply_batch_update(sum(s[0] for s in sums), sum(s[1] for s in sums), 1.0)
+
     # ------------------------------------------------------------------ whole-data measures
 
     def best_matching_units(self, data, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ An image `(H, W, C)` is read as a sequence of H rows of `W * C` values. Each sta
    (`adapt_rbf`, widths from the centre spacing), then trained by gradients.
 3. `AttentionPooling` (zoo.layers.attention) over the H rows, then the classifier (an optional
    ReLU layer and a Dense softmax): trained by gradients (Adam, cross-entropy). The attention weights say which rows the decision
-   rests on (`predict_proba`, `predict_images`, `row_attention_image`).
+   rests on (`predict_proba`, `predict_images`, `zoo.visualize.row_attention_image`).
 """
 
 from __future__ import annotations
@@ -247,12 +247,7 @@ class SomRbfAttentionClassifier(keras.Model):
         Returns the map's quantization and topographic errors on the rows."""
         rows = self.image_rows(images)
         self.som.initialize(rows, init, seed)
-        sigma_start = max(self.som_grid) / 2 if sigma_start is None else sigma_start
-        for step in range(steps):
-            sigma = exponential_decay(sigma_start, sigma_end, step / max(steps - 1, 1))
-            sums = [self.som.batch_statistics(rows[i:i + _CHUNK_ROWS], sigma)
-                    for i in range(0, len(rows), _CHUNK_ROWS)]
-            self.som.apply_batch_update(sum(s[0] for s in sums), sum(s[1] for s in sums), 1.0)
+        self.som.train_batch_map(rows, steps, sigma_start, sigma_end, chunk_size=_CHUNK_ROWS)
         errors = self.som.errors(rows[:200_000])
         width = max(errors["quantization_error"], 1e-3) * self.similarity_scale
         self.similarity_width.assign(np.float32(width))
@@ -336,29 +331,3 @@ class SomRbfAttentionClassifier(keras.Model):
                 "som_sigma_start": self.som_sigma_start, "som_sigma_end": self.som_sigma_end,
                 "som_learning_rate_start": self.som_learning_rate_start,
                 "som_learning_rate_end": self.som_learning_rate_end, "decay_steps": self.decay_steps}
-
-
-def row_attention_image(image: np.ndarray, weights: np.ndarray, scale: int = 4, bar: int = 12) -> np.ndarray:
-    """The image with each row shaded red by its attention weight (relative to the largest),
-    and a bar beside each row as long as its weight; uint8 `(H * scale, (W + bar) * scale, 3)`.
-
-    Args:
-        image: `(H, W)` or `(H, W, C)` float in [0, 1] or uint8.
-        weights: `(H,)` attention weights of the rows.
-        scale: pixels per image pixel.
-        bar: width of the bar column, in image pixels.
-    """
-    from zoo.visualize import to_uint8_image
-
-    pixels = to_uint8_image(image).astype(np.float32)
-    pixels = pixels[..., :3] if pixels.shape[-1] >= 3 else np.repeat(pixels[..., :1], 3, axis=-1)
-    share = np.asarray(weights, np.float32) / max(float(np.max(weights)), 1e-12)  # (H,)
-    alpha = 0.6 * share[:, None, None]
-    red = np.array([255.0, 40.0, 40.0], np.float32)
-    shaded = (1 - alpha) * pixels + alpha * red  # (H, W, 3)
-    height = len(share)
-    bars = np.full((height, bar, 3), 255.0, np.float32)
-    for row, length in enumerate(np.round(share * bar).astype(int)):
-        bars[row, :length] = red
-    picture = np.concatenate([shaded, bars], axis=1)
-    return np.repeat(np.repeat(np.round(picture).astype(np.uint8), scale, axis=0), scale, axis=1)
