@@ -235,10 +235,10 @@ def main(argv=None) -> None:
                                                f"all {len(train_texts)}")]
     seeds = args.seeds or [None]
     results = {}
-    for name, recipe, base, run in (("lstm_classifier", RECIPE, config, args.run),
-                                    ("transformer_classifier", transformer_classifier.RECIPE, transformer,
-                                     args.transformer_run)):
-        if not getattr(args, f"skip_{name.split('_')[0]}"):
+    for name, recipe, base, run, skip in (("lstm_classifier", RECIPE, config, args.run, args.skip_lstm),
+                                          ("transformer_classifier", transformer_classifier.RECIPE, transformer,
+                                           args.transformer_run, args.skip_transformer)):
+        if not skip:
             results[name] = [network(recipe, base if seed is None else dataclasses.replace(base, seed=seed), run, val)
                              for seed in seeds]
     for name, runs in results.items():

@@ -160,9 +160,9 @@ class TextClassifier(keras.Model):
     def _adversarial_shift(self, gradient, x, mask):
         """The fast-gradient perturbation of `(B, T, E)` embeddings: along the per-text gradient,
         of total size `adversarial` x the text's mean word-vector norm; a constant (no gradient)."""
-        gradient, x = ops.cast(gradient, "float32"), ops.cast(x, "float32")
-        words = ops.maximum(ops.sum(ops.cast(mask, "float32"), axis=1), 1.0)  # (B,)
-        word_norm = ops.sum(ops.norm(x, axis=-1) * ops.cast(mask, "float32"), axis=1) / words  # (B,)
+        gradient, x, mask = ops.cast(gradient, "float32"), ops.cast(x, "float32"), ops.cast(mask, "float32")
+        words = ops.maximum(ops.sum(mask, axis=1), 1.0)  # (B,)
+        word_norm = ops.sum(ops.norm(x, axis=-1) * mask, axis=1) / words  # (B,)
         size = self.adversarial * word_norm / (ops.norm(ops.reshape(gradient, (ops.shape(x)[0], -1)), axis=1) + 1e-12)
         return ops.stop_gradient(gradient * size[:, None, None])
 
