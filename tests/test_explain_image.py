@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,8 +22,8 @@ from zoo.data import write_image
 from zoo.errors import UserError
 from zoo.explain import embed as embed_module
 from zoo.explain.embed import can_embed, embed, pca
-from zoo.explain.image import (can_explain, deletion_test, explain_images, integrated_gradients,
-                               occlusion)
+from zoo.explain.image import (_sr_target, can_explain, deletion_test, explain_images, integrated_gradients,
+                               occlusion, receptive_reach, sr_input_window, value_and_gradient)
 from zoo.models import SRGAN, VAE, TextClassifier, build_sr_discriminator, build_sr_generator
 from zoo.models.som_rbf_attention import SomRbfAttentionClassifier
 
@@ -117,6 +118,44 @@ def test_deletion_of_the_top_patches_beats_random_patches_and_is_seeded():
     assert result["reversed"] == [0.0, 0.0, 0.0]  # the least attributed patches lie outside the region
     assert deletion_test(f, image, {"truth": mask, "reversed": -mask}, 0, [3, 0], (1, 2, 4)) == result
     assert deletion_test(f, image, {"truth": mask}, 0, [4, 0], (1, 2, 4))["random"] != result["random"]
+
+
+def test_receptive_reach_sums_the_layers_and_gives_up_on_unknown_ones():
+    inputs = keras.Input((None, None, 3))
+    inner = keras.Sequential([keras.layers.Conv2D(3, 5, padding="same", dilation_rate=2)])  # reaches 4
+    x = keras.layers.Conv2D(3, (3, 7), padding="same")(inner(inputs))  # reaches 3
+    assert receptive_reach(keras.Model(inputs, keras.layers.ReLU()(keras.layers.Add()([x, inputs])))) == 7
+    assert receptive_reach(keras.Model(inputs, keras.layers.Concatenate()([x, inputs]))) == 7
+    assert receptive_reach(keras.Model(inputs, keras.layers.Concatenate(axis=1)([x, inputs]))) is None
+    for layer in (keras.layers.Conv2D(3, 3, strides=2, padding="same"), keras.layers.Conv2D(3, 3),
+                  keras.layers.AveragePooling2D(2), keras.layers.UpSampling2D(2, interpolation="bilinear"),
+                  keras.layers.Lambda(lambda x: x[:, ::-1])):
+        assert receptive_reach(keras.Sequential([keras.Input((None, None, 3)), layer])) is None, layer
+    # SR generator: head 1 + residual block 2 + body 1 + upsampling conv 1 + tail 1 + the bicubic branch 2
+    assert receptive_reach(build_sr_generator(2, 4, 1)) == 8
+
+
+def test_super_resolution_runs_the_generator_only_where_its_window_looks():
+    """f and its gradient equal those of the whole image's upscale; the whole image's gradient is
+    exactly zero outside the cropped input, so the crop holds everything the window reads."""
+    generator = build_sr_generator(2, 4, 3)
+    assert receptive_reach(generator) == 12  # 1 + 3 * 2 + 1 + 1 + 1 + 2 (the conv path reads 10)
+    model = SRGAN(generator, build_sr_discriminator(4, 1, 4), scale=2)
+    x = tf.constant(np.random.default_rng(0).random((2, 64, 56, 3), dtype=np.float32))
+    # output 128x112, window rows 32..95 and columns 28..83: input rows 16..47 and columns 14..41, +-12
+    top, bottom, left, right = (int(v) for v in sr_input_window(64, 56, 2, receptive_reach(generator)))
+    assert (top, bottom, left, right) == (4, 60, 2, 54)
+    f_crop, g_crop = value_and_gradient(_sr_target(model).function)(x, tf.constant(0))
+    f_full, g_full = value_and_gradient(_sr_target(model, crop=False).function)(x, tf.constant(0))
+    np.testing.assert_allclose(f_crop.numpy(), f_full.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g_crop.numpy(), g_full.numpy(), rtol=1e-4, atol=1e-4 * np.abs(g_full).max())
+    outside = np.ones((64, 56), bool)
+    outside[top:bottom, left:right] = False
+    assert np.all(g_full.numpy()[:, outside] == 0) and np.all(g_crop.numpy()[:, outside] == 0)
+    inside = g_full.numpy()[:, ~outside]
+    assert np.count_nonzero(inside) > 0.5 * inside.size
+    # an image smaller than the reach around its window is read whole
+    assert [int(v) for v in sr_input_window(10, 12, 2, 8)] == [0, 10, 0, 12]
 
 
 # ----------------------------------------------------------------------------- each model kind

@@ -11,7 +11,11 @@ Every explanation attributes one scalar f(x) per image to the input pixels:
   mean over its classes.
 - super-resolution (has `upscale`, `scale`, `generator`): the mean BT.601 luma (0.299 R + 0.587 G
   + 0.114 B of the unclipped generator output, [0, 1] units) of the central window of the
-  upscaled image, half its height and width: the window follows the image's size.
+  upscaled image, half its height and width: the window follows the image's size. The
+  generator runs only on the input the window depends on, the window's own input pixels and
+  `receptive_reach(generator)` more on each side (a bound on its receptive field): f and every
+  map are those of the whole image's upscale, at a fraction of the cost on a large image. A
+  generator with a layer of unknown reach reads the whole image.
 
 - **Integrated gradients** (Sundararajan et al. 2017, https://arxiv.org/abs/1703.01365): a black
   (all-zero) baseline, the path integral by the trapezoid rule over `steps` intervals (gradients
@@ -41,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -48,6 +53,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from zoo.errors import UserError
 from zoo.explain import render
+from zoo.layers import BicubicUpsampling, PixelShuffle, ResidualBlock
 
 METHODS = ("ig", "occlusion", "attention")
 DRAWS = 10  # random k-patch deletions averaged per image and k
@@ -126,17 +132,87 @@ def _vae_target(model) -> Target:
                   f"the image{also}", channels, (height, width), rate, ("ig", "occlusion"), 1 << 15)
 
 
-def _sr_target(model) -> Target:
+_POINTWISE = (keras.layers.InputLayer, keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
+              keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum,
+              keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU,
+              keras.layers.Activation, keras.layers.Rescaling, keras.layers.Dropout, keras.layers.SpatialDropout2D,
+              keras.layers.GaussianNoise, keras.layers.Identity, keras.layers.BatchNormalization, PixelShuffle)
+
+
+def _layer_reach(layer) -> int | None:
+    if isinstance(layer, keras.Model):
+        return receptive_reach(layer)
+    if isinstance(layer, _POINTWISE):  # (batch norm at inference is a per-element affine map)
+        return 0
+    if isinstance(layer, keras.layers.Concatenate):
+        return 0 if layer.axis in (-1, 3) else None  # channels, not pixels
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)):
+        if layer.padding != "same" or tuple(layer.strides) != (1, 1) or isinstance(layer, keras.layers.Conv2DTranspose):
+            return None
+        return max(math.ceil((k - 1) * d / 2) for k, d in zip(layer.kernel_size, layer.dilation_rate))
+    if isinstance(layer, ResidualBlock):
+        return 2 * math.ceil((layer.kernel_size - 1) / 2)
+    if isinstance(layer, BicubicUpsampling):
+        return 2  # 4 taps: output pixel i reads input pixels i // scale - 2 .. i // scale + 2
+    if isinstance(layer, keras.layers.UpSampling2D):
+        return 0 if layer.interpolation == "nearest" else None
+    return None
+
+
+def receptive_reach(model) -> int | None:
+    """At most how many input pixels, on each side, one output pixel of a stride-1
+    image-to-image network reads: the sum of its layers' reaches.
+
+    The sum bounds every path through the network, however the layers are wired (a reach in
+    an upsampled layer's pixels is at most as many input pixels). None when some layer's reach
+    is unknown (a strided or unpadded convolution, a pooling, a layer this function does not
+    know): then nothing may be cropped.
+
+    Example:
+    >>> receptive_reach(build_sr_generator(scale=2, filters=4, blocks=1))  # doctest: +SKIP
+    8
+    """
+    total = 0
+    for layer in model.layers:
+        reach = _layer_reach(layer)
+        if reach is None:
+            return None
+        total += reach
+    return total
+
+
+def sr_input_window(height, width, scale: int, reach: int | None):
+    """The input rows and columns `(top, bottom, left, right)` that the central output window
+    of a x`scale` super-resolution of an `height` x `width` image depends on: the window's
+    input pixels and `reach` more on each side, within the image (the whole image when reach is
+    None). `height` and `width` may be Python ints or traced int32 scalars; the bounds are int32
+    scalars."""
+    if reach is None:
+        return 0, height, 0, width
+    out_height, out_width = height * scale, width * scale
+    top, left = out_height // 4, out_width // 4
+    bottom, right = top + tf.maximum(out_height // 2, 1), left + tf.maximum(out_width // 2, 1)
+    return (tf.maximum(top // scale - reach, 0), tf.minimum((bottom - 1) // scale + reach + 1, height),
+            tf.maximum(left // scale - reach, 0), tf.minimum((right - 1) // scale + reach + 1, width))
+
+
+def _sr_target(model, crop: bool = True) -> Target:
+    scale = int(model.scale)
+    reach = receptive_reach(model.generator) if crop else None
+
     def window_luma(x, label):
-        y = ops.cast(model.generator(x, training=False), "float32")  # (B, sH, sW, 3)
-        height, width = tf.shape(y)[1], tf.shape(y)[2]
-        top, left = height // 4, width // 4
-        window = y[:, top:top + tf.maximum(height // 2, 1), left:left + tf.maximum(width // 2, 1)]
+        # the generator runs only on the input the window depends on (`sr_input_window`): the
+        # window's values are those of the whole image's upscale, and every method's cost shrinks
+        height, width = tf.shape(x)[1], tf.shape(x)[2]
+        y0, y1, x0, x1 = sr_input_window(height, width, scale, reach)
+        y = ops.cast(model.generator(x[:, y0:y1, x0:x1], training=False), "float32")  # (B, s(y1-y0), s(x1-x0), 3)
+        top, left = (height * scale) // 4 - y0 * scale, (width * scale) // 4 - x0 * scale
+        window = y[:, top:top + tf.maximum(height * scale // 2, 1), left:left + tf.maximum(width * scale // 2, 1)]
         luma = 0.299 * window[..., 0] + 0.587 * window[..., 1] + 0.114 * window[..., 2]
         return ops.mean(luma, axis=(1, 2))
 
     return Target("super_resolution", "the mean luma (BT.601, [0, 1]) of the central window (half the "
-                  f"height and width) of the x{model.scale} upscaled image", 3, None, window_luma,
+                  f"height and width) of the x{scale} upscaled image", 3, None, window_luma,
                   ("ig", "occlusion"), 1 << 13)
 
 
