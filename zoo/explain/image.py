@@ -147,7 +147,7 @@ def _layer_reach(layer) -> int | None:
     if isinstance(layer, keras.layers.Concatenate):
         return 0 if layer.axis in (-1, 3) else None  # channels, not pixels
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)):
-        if layer.padding != "same" or tuple(layer.strides) != (1, 1) or isinstance(layer, keras.layers.Conv2DTranspose):
+        if layer.padding != "same" or tuple(layer.strides) != (1, 1):
             return None
         return max(math.ceil((k - 1) * d / 2) for k, d in zip(layer.kernel_size, layer.dilation_rate))
     if isinstance(layer, ResidualBlock):
@@ -181,6 +181,12 @@ def receptive_reach(model) -> int | None:
     return total
 
 
+def _central_window(height, width):
+    """`(top, bottom, left, right)` of the central window (half the height and width) of an image."""
+    top, left = height // 4, width // 4
+    return top, top + tf.maximum(height // 2, 1), left, left + tf.maximum(width // 2, 1)
+
+
 def sr_input_window(height, width, scale: int, reach: int | None):
     """The input rows and columns `(top, bottom, left, right)` that the central output window
     of a x`scale` super-resolution of an `height` x `width` image depends on: the window's
@@ -189,9 +195,7 @@ def sr_input_window(height, width, scale: int, reach: int | None):
     scalars."""
     if reach is None:
         return 0, height, 0, width
-    out_height, out_width = height * scale, width * scale
-    top, left = out_height // 4, out_width // 4
-    bottom, right = top + tf.maximum(out_height // 2, 1), left + tf.maximum(out_width // 2, 1)
+    top, bottom, left, right = _central_window(height * scale, width * scale)
     return (tf.maximum(top // scale - reach, 0), tf.minimum((bottom - 1) // scale + reach + 1, height),
             tf.maximum(left // scale - reach, 0), tf.minimum((right - 1) // scale + reach + 1, width))
 
@@ -206,8 +210,8 @@ def _sr_target(model, crop: bool = True) -> Target:
         height, width = tf.shape(x)[1], tf.shape(x)[2]
         y0, y1, x0, x1 = sr_input_window(height, width, scale, reach)
         y = ops.cast(model.generator(x[:, y0:y1, x0:x1], training=False), "float32")  # (B, s(y1-y0), s(x1-x0), 3)
-        top, left = (height * scale) // 4 - y0 * scale, (width * scale) // 4 - x0 * scale
-        window = y[:, top:top + tf.maximum(height * scale // 2, 1), left:left + tf.maximum(width * scale // 2, 1)]
+        top, bottom, left, right = _central_window(height * scale, width * scale)  # in the whole upscale
+        window = y[:, top - y0 * scale:bottom - y0 * scale, left - x0 * scale:right - x0 * scale]
         luma = 0.299 * window[..., 0] + 0.587 * window[..., 1] + 0.114 * window[..., 2]
         return ops.mean(luma, axis=(1, 2))
 
