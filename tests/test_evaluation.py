@@ -1,4 +1,4 @@
-"""zoo.evaluation (SR scoring, RGB and gray) against NumPy formulas, and zoo.visualize layouts."""
+"""zoo.evaluation.sr (SR scoring, RGB and gray) against NumPy formulas, and zoo.visualize layouts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from zoo.data import bicubic_downscale, bicubic_upscale
-from zoo.evaluation import evaluate_sr, score_sr, sr_report, sr_triplets
-from zoo.metrics import ssim_y
+from zoo.evaluation.sr import evaluate_sr, score_sr, sr_report, sr_triplets
+from zoo.evaluation.metrics import ssim_y
 from zoo.models import SRGAN, build_sr_discriminator, build_sr_generator
 from zoo.visualize import image_grid, side_by_side
 

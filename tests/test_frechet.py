@@ -1,4 +1,4 @@
-"""The Frechet classifier distance (zoo/frechet.py, zoo.metrics.frechet_distance) and its
+"""The Frechet classifier distance (zoo/evaluation/frechet.py, zoo.evaluation.metrics.frechet_distance) and its
 `python -m zoo eval` row.
 
 The distance formula is checked against closed forms and an independent eigenvalue formula; the
@@ -21,9 +21,9 @@ from zoo.__main__ import main
 from zoo.data import load_images
 from zoo.data.assets import resolve_source
 from zoo.errors import UserError
-from zoo.frechet import (DEFAULT_CLASSIFIER, FrechetClassifierDistance, can_score, default_scorer,
+from zoo.evaluation.frechet import (DEFAULT_CLASSIFIER, FrechetClassifierDistance, can_score, default_scorer,
                          feature_statistics, held_out_subset, sample_quality)
-from zoo.metrics import frechet_distance
+from zoo.evaluation.metrics import frechet_distance
 
 
 # ----------------------------------------------------------------------------- the formula

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from zoo.data import bicubic_downscale, bicubic_upscale, crop_to_multiple, read_images
-from zoo.metrics import psnr_y, rgb_to_y, shave, ssim_y
+from zoo.evaluation.metrics import psnr_y, rgb_to_y, shave, ssim_y
 
 SET5 = Path(__file__).resolve().parents[1] / "zoo" / "assets" / "sr" / "Set5"
 

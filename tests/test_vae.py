@@ -13,7 +13,7 @@ from helpers import check_train_step
 
 from zoo.models import VAE, build_vae_decoder, build_vae_encoder
 from zoo.models.vae import _log_likelihood
-from zoo.vae_evaluation import binarize, latent_scatter, likelihood_report
+from zoo.evaluation.vae import binarize, latent_scatter, likelihood_report
 
 ROOT = Path(__file__).parents[1]
 SHAPE = (8, 8, 1)

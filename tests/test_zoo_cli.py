@@ -26,8 +26,8 @@ from zoo.__main__ import main
 from zoo.cli.upscale import output_paths
 from zoo.data import bicubic_downscale, bicubic_upscale, crop_to_multiple, read_image
 from zoo.errors import UserError
-from zoo.evaluation import evaluate_sr
-from zoo.metrics import psnr_y, ssim_y
+from zoo.evaluation.sr import evaluate_sr
+from zoo.evaluation.metrics import psnr_y, ssim_y
 from zoo.models import SRGAN, build_sr_discriminator, build_sr_generator
 from zoo.visualize import image_grid
 

@@ -9,7 +9,7 @@ import sys
 
 import zoo
 from zoo.data import sr_eval_images, write_image
-from zoo.evaluation import sr_report, sr_triplets
+from zoo.evaluation.sr import sr_report, sr_triplets
 from zoo.visualize import image_grid, side_by_side
 
 CROPS = {"butterfly.png": (60, 60), "bird.png": (80, 90), "baby.png": (200, 250)}  # (top, left)

@@ -8,7 +8,7 @@
 MNIST idx files, a folder with class subfolders, tfds:NAME); it trains on the "train" split and
 prints the accuracy on the "test" split. The model is a plain Keras functional CNN (no custom
 classes, so it loads in safe mode anywhere) whose penultimate layer is named "features"
-(Dense 128, ReLU): `zoo.frechet.FrechetClassifierDistance` reads it. It is written to a
+(Dense 128, ReLU): `zoo.evaluation.frechet.FrechetClassifierDistance` reads it. It is written to a
 temporary name, then renamed, so an interrupted run leaves the old file in place.
 See zoo/assets/fcd/README.md for the shipped one.
 """
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from zoo.data import load_images  # noqa: E402
 from zoo.errors import ArgumentParser, UserError  # noqa: E402
-from zoo.frechet import FEATURE_LAYER  # noqa: E402
+from zoo.evaluation.frechet import FEATURE_LAYER  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "zoo" / "assets" / "fcd" / "mnist.keras"
 

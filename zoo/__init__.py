@@ -7,9 +7,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (python -m zoo)
 
-from zoo import layers, metrics, models  # noqa: E402, F401  (registers serializable classes)
+from zoo import evaluation, layers, models  # noqa: E402, F401  (layers, models: registers serializable classes)
 from zoo.errors import UserError  # noqa: E402
 from zoo.saving import load  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "layers", "load", "metrics", "models"]
+__all__ = ["UserError", "evaluation", "layers", "load", "models"]

@@ -14,7 +14,7 @@ MODEL is a `.keras` file or a run directory holding `model.keras` (loaded in Ker
 `eval` picks the evaluation the model supports (table in zoo/cli/eval.py). For
 super-resolution: HR cropped to a multiple of the scale, LR by antialiased bicubic, PSNR/SSIM on
 BT.601 studio-range Y (gray images on their own values) with `scale` pixels shaved, next to the
-bicubic baseline (zoo/evaluation.py); a table, or one JSON object with --json.
+bicubic baseline (zoo/evaluation/sr.py); a table, or one JSON object with --json.
 `upscale` super-resolves image files of any size in overlapping tiles, keeping the image mode
 (RGB, RGBA, L, LA; other modes become RGB, RGBA or L); it never overwrites one of its inputs.
 `sample` writes N samples of a generative model (its `sample(n, seed=, label=)` method) as one

@@ -4,7 +4,7 @@ Radford et al. 2016 (https://arxiv.org/abs/1511.06434); WGAN-GP: Gulrajani et al
 (https://arxiv.org/abs/1704.00028). Default: MNIST from the embedded idx files; validation
 (the discriminator on held-out real images) uses the test split. After every epoch
 TensorBoard gets a grid of samples from one fixed noise batch and the Frechet classifier
-distance (zoo.frechet, not FID) of samples against the training images.
+distance (zoo.evaluation.frechet, not FID) of samples against the training images.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def frechet_reference(config: Config, images):
     if not config.fcd_samples:
         return None, None
     from zoo.errors import UserError
-    from zoo.frechet import FrechetClassifierDistance
+    from zoo.evaluation.frechet import FrechetClassifierDistance
 
     try:
         scorer = FrechetClassifierDistance()

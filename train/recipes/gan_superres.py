@@ -116,8 +116,8 @@ def vgg19_weights(setting: str) -> str | None:
 
 def sr_validation(images: list, scale: int, pictures: int = 3, crop: int = 192):
     """`model -> (scalars, pictures)` for `EpochEvaluation`: PSNR-Y / SSIM-Y of the model and of
-    bicubic (zoo.evaluation, the published convention) and bicubic | model | ground truth crops."""
-    from zoo.evaluation import sr_report, sr_triplets
+    bicubic (zoo.evaluation.sr, the published convention) and bicubic | model | ground truth crops."""
+    from zoo.evaluation.sr import sr_report, sr_triplets
     from zoo.visualize import side_by_side
 
     def evaluate(model):

@@ -95,7 +95,7 @@ def _checked(config: Config, images, labels, names, source: str):
 
 def _binarized(config: Config, images):
     """Held-out images binarized once by sampling Bernoulli(pixel) with a fixed seed."""
-    from zoo.vae_evaluation import binarize
+    from zoo.evaluation.vae import binarize
 
     return binarize(images, VAL_BINARIZATION_SEED) if config.likelihood == "bernoulli" else images
 
@@ -147,7 +147,7 @@ def build(config: Config):
 
     from train.callbacks import EmbeddingProjector, EpochEvaluation
     from train.trainer import Built
-    from zoo.vae_evaluation import vae_embedding, vae_evaluation
+    from zoo.evaluation.vae import vae_embedding, vae_evaluation
 
     val_source = config.val_data or config.data
     images, labels, classes = _checked(config, *_load(config, config.data, "train", config.limit), config.data)

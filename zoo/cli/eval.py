@@ -16,8 +16,8 @@ from typing import Any
 from zoo.cli.common import Use, dump_json, has_methods, is_super_resolution, load_for, progress
 from zoo.data import sr_eval_images
 from zoo.errors import UserError
-from zoo.evaluation import evaluate_sr
-from zoo.frechet import can_score
+from zoo.evaluation.sr import evaluate_sr
+from zoo.evaluation.frechet import can_score
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ FCD_NEEDS = ("a generative model with `sample` whose samples are 28x28x1 images 
 
 def _run_fcd(model: Any, args: argparse.Namespace) -> dict:
     """FCD of `--samples` samples vs the training split of `--data`, and the held-out floor."""
-    from zoo.frechet import DEFAULT_DATA, DEFAULT_SAMPLES, evaluate_generator
+    from zoo.evaluation.frechet import DEFAULT_DATA, DEFAULT_SAMPLES, evaluate_generator
 
     n = DEFAULT_SAMPLES if args.samples is None else args.samples
     if n < 2:
@@ -102,7 +102,7 @@ def _is_vae(model: Any) -> bool:
 
 def _run_vae(model: Any, args: argparse.Namespace) -> dict:
     """Test ELBO and IW-NLL in nats per image on the test split of `--data` (default assets:mnist)."""
-    from zoo.vae_evaluation import DEFAULT_K, heldout_images, likelihood_report
+    from zoo.evaluation.vae import DEFAULT_K, heldout_images, likelihood_report
 
     k = DEFAULT_K if args.k is None else args.k
     if k < 1:

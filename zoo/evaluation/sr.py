@@ -4,7 +4,7 @@ One implementation used by `python -m zoo eval`, tools/readme_figure.py and the 
 callback: the HR image (height and width multiples of `scale`) is downscaled by antialiased
 bicubic to uint8 LR; the model and plain bicubic upscale that same LR; PSNR/SSIM are computed on
 BT.601 studio-range Y of colour images, and on the gray values themselves of one-channel images
-(as the tables do for gray test sets), with `scale` pixels shaved per side (see zoo/metrics.py).
+(as the tables do for gray test sets), with `scale` pixels shaved per side (see zoo/evaluation/metrics.py).
 
 Example:
 >>> report = evaluate_sr(model, sr_eval_images("path/to/Set5", 4), 4)  # doctest: +SKIP
@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from zoo.data import bicubic_downscale, bicubic_upscale
-from zoo.metrics import psnr_y, ssim_y
+from zoo.evaluation.metrics import psnr_y, ssim_y
 
 __all__ = ["METRICS", "SRTriplet", "evaluate_sr", "score_sr", "sr_report", "sr_triplets"]
 

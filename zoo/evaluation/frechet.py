@@ -11,7 +11,7 @@ ships as an asset (`zoo/assets/fcd/mnist.keras`, retrained by
    ReLU) -> `(N, 128)`;
 3. mu = mean of the features, sigma = their covariance (float64, N - 1 in the denominator);
 4. FCD = |mu1 - mu2|^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1^1/2 sigma2 sigma1^1/2)^1/2)
-   (`zoo.metrics.frechet_distance`).
+   (`zoo.evaluation.metrics.frechet_distance`).
 
 Lower is better; 0 means the same feature statistics. Numbers are comparable only with the same
 classifier file and the same sample counts (the estimate is biased upwards for small N), so
@@ -94,7 +94,7 @@ class FrechetClassifierDistance:
 
     def distance(self, a: np.ndarray | Statistics, b: np.ndarray | Statistics) -> float:
         """The FCD between two image sets; each is `(N, H, W, C)` images or `(mu, sigma)`."""
-        from zoo.metrics import frechet_distance
+        from zoo.evaluation.metrics import frechet_distance
 
         return frechet_distance(*self.as_statistics(a), *self.as_statistics(b))
 
