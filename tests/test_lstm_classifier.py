@@ -12,11 +12,14 @@ import tensorflow_datasets as tfds
 from helpers import ROOT, assert_user_error, check_train_step, run_cli, run_python
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from train.callbacks import SelectBest
 from train.config import ConfigError
-from train.recipes.lstm_classifier import PRESETS, Config, build, encode, selection_callback, split_texts
+from train.recipes._text import encode, selection_callback, selection_split
+from train.recipes.lstm_classifier import PRESETS, Config, build
+from zoo.data.text import split_texts
 from zoo.errors import UserError
 from zoo.models import TextClassifier
-from zoo.models.text_classifier import attention_image
+from zoo.visualize import attention_image
 
 TEXTS = ["stocks fall as oil prices rise", "the team won the final match", "shares and profits up",
          "striker scores twice in the cup", "Markets: bank #39;s profit &lt;b&gt;doubles\\again",
@@ -92,16 +95,18 @@ def test_dropout_is_stateless_per_seed_and_word_dropout_drops_whole_words():
     assert np.all((words == 0).all(-1) | (words == 2).all(-1)) and (words == 0).any()
 
 
-def test_tokens_follow_the_vectorizer_and_attention_sums_to_one():
+def test_tokens_are_what_the_model_reads_and_attention_sums_to_one():
     model = small_model()
     assert model.tokens(["Markets: bank #39;s profit &lt;b&gt;doubles\\again"]) == [
         ["markets", "bank", "s", "profit", "b", "doubles", "again"]]
-    ids = model.vectorizer(tf.constant(["markets bank s profit b doubles again"])).numpy()[0]
+    x, mask = model.embed(tf.constant([TEXTS[4], "markets bank s profit b doubles again"]))
+    np.testing.assert_array_equal(x[0], x[1])  # the cleaned text reads the same
+    assert mask.numpy()[0].sum() == 7
     vocabulary = model.vocabulary()
-    assert [vocabulary[i] for i in ids[:7]] == model.tokens([TEXTS[4]])[0]  # cleaned the same way
+    assert vocabulary[:2] == ["", "[UNK]"] and "markets" in vocabulary
     pairs = model.word_attention(["oil oil prices", "one two three four five six seven eight nine ten"])
     assert [w for w, _ in pairs[0]] == ["oil", "oil", "prices"]
-    assert len(pairs[1]) == 8  # cut at sequence_length, like the vectorizer
+    assert len(pairs[1]) == 8  # cut at sequence_length, as the model reads them
     for row in pairs:
         assert sum(w for _, w in row) == pytest.approx(1.0, abs=1e-5)
     result = model.predict_texts(["oil oil prices", ""], top_words=2)
@@ -229,15 +234,16 @@ def test_selection_slice_is_held_out_training_texts_never_validation(tmp_path):
     optimizer, not the vocabulary) and disjoint from the validation texts."""
     rows = "".join(f"{i % 2},unique{i} {'oil stocks' if i % 2 else 'cup match'}\n" for i in range(100))
     config = dataclasses.replace(PRESETS["tiny"], data=write(tmp_path / "d.csv", rows), limit=0, max_tokens=500)
-    (train, _), (val, _), _ = encode(config)
+    (train, train_ids), (val, _), _ = encode(config)
+    _, (selected, _) = selection_split(train, train_ids, config.select_fraction)
     built = build(config)
-    [selector] = [c for c in built.callbacks if hasattr(c, "texts")]
+    [selector] = [c for c in built.callbacks if isinstance(c, SelectBest)]
     fitted = {t.decode() for t, _ in built.train_data.unbatch().take(2000).as_numpy_iterator()}
-    assert len(selector.texts) == 8 and len(fitted) == 72  # 10% of each class of the 80 training texts
-    assert set(selector.texts) <= set(train) and not set(selector.texts) & set(val)
-    assert not set(selector.texts) & fitted and fitted | set(selector.texts) == set(train)
+    assert selector.count == len(selected) == 8 and len(fitted) == 72  # 10% of each class of the 80 training texts
+    assert set(selected) <= set(train) and not set(selected) & set(val)
+    assert not set(selected) & fitted and fitted | set(selected) == set(train)
     vocabulary = set(built.model.vocabulary())
-    assert all(t.split()[0] not in vocabulary for t in selector.texts)
+    assert all(t.split()[0] not in vocabulary for t in selected)
     assert all(t.split()[0] in vocabulary for t in fitted)
     with pytest.raises(ConfigError, match="restore-best"):
         Config(select_fraction=0.0).validate()

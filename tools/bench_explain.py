@@ -57,7 +57,8 @@ def trained_run(recipe_name: str, run: Path | None) -> tuple[Path, float | None]
 
 def validation_texts(count: int, seed: int) -> list[str]:
     """`count` texts of the recipes' fixed validation split, a seeded sample in file order."""
-    from train.recipes.lstm_classifier import Config, encode
+    from train.recipes._text import encode
+    from train.recipes.lstm_classifier import Config
 
     _, (texts, _), _ = encode(Config())
     chosen = np.sort(np.random.default_rng(seed).choice(len(texts), min(count, len(texts)), replace=False))

@@ -7,6 +7,7 @@ the model-specific work (e.g. `zoo.evaluation.evaluate_sr`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -41,10 +42,64 @@ class EpochEvaluation(keras.callbacks.Callback):
             tf.summary.image(f"{self.prefix}/{name}", np.asarray(picture)[None], description=self.description)
 
 
+class SelectBest(keras.callbacks.Callback):
+    """After each epoch: `score(model)` on held-out *training* examples (never the validation
+    data), logged as `select_accuracy`; with `restore_best`, the weights of the epoch with the
+    best score are put back when training ends (before the trainer saves the model). The
+    trainer sets `run_dir`: the best epoch's weights are kept there too (`select_best.npz`), so
+    a run resumed after a crash goes on with the same search instead of starting a new one.
+
+    Args:
+        score: `model -> float`, higher is better (e.g. the accuracy on a selection slice).
+        restore_best: put back (and keep in `run_dir`) the best epoch's weights.
+        name: the prefix of the printed message (e.g. the recipe's name).
+        count: how many held-out examples `score` reads, for the message.
+        examples: what they are, for the message.
+    """
+
+    best, weights, epoch = -1.0, None, None
+    run_dir = None  # set by the trainer
+
+    def __init__(self, score: Callable[[keras.Model], float], restore_best: bool, name: str, count: int,
+                 examples: str = "training examples"):
+        super().__init__()
+        self.score, self.restore_best, self.name, self.count, self.examples = (
+            score, restore_best, name, count, examples)
+
+    @property
+    def state_path(self) -> Path | None:
+        return Path(self.run_dir) / "select_best.npz" if self.run_dir and self.restore_best else None
+
+    def on_train_begin(self, logs=None):
+        if self.state_path is not None and self.state_path.exists():  # a resumed run
+            with np.load(self.state_path) as state:
+                self.best, self.epoch = float(state["best"]), int(state["epoch"])
+                self.weights = [state[f"weight_{i}"] for i in range(int(state["count"]))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float(self.score(self.model))
+        if logs is not None:
+            logs["select_accuracy"] = value
+        if self.restore_best and value > self.best:
+            self.best, self.weights, self.epoch = value, self.model.get_weights(), epoch
+            if self.state_path is not None:  # under a temporary name, then renamed: never half-written
+                tmp = self.state_path.with_name(".select_best.tmp.npz")
+                np.savez(tmp, best=self.best, epoch=epoch, count=len(self.weights),
+                         **{f"weight_{i}": w for i, w in enumerate(self.weights)})
+                tmp.replace(self.state_path)
+
+    def on_train_end(self, logs=None):
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+            print(f"\n{self.name}: saving the weights of epoch {self.epoch + 1} "
+                  f"(best select_accuracy {self.best:.4f}, on {self.count} held-out {self.examples})")
+
+
 class EmbeddingProjector(keras.callbacks.Callback):
     """At the end of training (or every `every` epochs): vectors into TensorBoard's projector,
-    with labels and image sprites. Keras' own projector option is broken (keras#20210), so this
-    writes the checkpoint, metadata and `projector_config.pbtxt` itself.
+    with labels and image sprites. Keras' own projector option is broken (keras#20210), so
+    `zoo.visualize.write_projector_files` writes the checkpoint, metadata and
+    `projector_config.pbtxt` itself.
 
     Args:
         embed: `model -> (vectors (N, D), labels (N,) or None, images (N, h, w, C) uint8 or None)`.
@@ -64,34 +119,10 @@ class EmbeddingProjector(keras.callbacks.Callback):
         self.write()
 
     def write(self) -> None:
-        from pathlib import Path
+        """Write the projector files of `embed(model)` into `log_dir` (`write_projector_files`)."""
+        from zoo.visualize import write_projector_files
 
-        from tensorboard.plugins import projector
-
-        from zoo.visualize import image_grid
-
-        vectors, labels, images = self.embed(self.model)
-        folder = Path(self.log_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        tf.train.Checkpoint(embedding=tf.Variable(np.asarray(vectors, np.float32))).write(
-            str(folder / "embedding.ckpt"))
-        # The projector plugin reads the folder's latest checkpoint: `write` makes no index file.
-        (folder / "checkpoint").write_text('model_checkpoint_path: "embedding.ckpt"\n'
-                                           'all_model_checkpoint_paths: "embedding.ckpt"\n')
-        config = projector.ProjectorConfig()
-        embedding = config.embeddings.add()
-        embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
-        if labels is not None:
-            (folder / "metadata.tsv").write_text("".join(f"{label}\n" for label in labels))
-            embedding.metadata_path = "metadata.tsv"
-        if images is not None:
-            images = np.asarray(images)
-            cols = int(np.ceil(np.sqrt(len(images))))  # the projector wants a square sprite
-            square = np.concatenate([images, np.zeros((cols * cols - len(images), *images.shape[1:]), images.dtype)])
-            keras.utils.save_img(str(folder / "sprite.png"), image_grid(square, cols=cols, gutter=0), scale=False)
-            embedding.sprite.image_path = "sprite.png"
-            embedding.sprite.single_image_dim.extend([images.shape[2], images.shape[1]])
-        projector.visualize_embeddings(str(folder), config)
+        write_projector_files(self.log_dir, *self.embed(self.model))
 
 
 class ConfusionMatrix(keras.callbacks.Callback):
@@ -123,3 +154,42 @@ class ConfusionMatrix(keras.callbacks.Callback):
         picture = np.kron(cells, np.ones((self.cell, self.cell), np.uint8))[..., None]
         tf.summary.image(self.tag, np.repeat(picture, 3, axis=-1)[None],
                          description="rows: true " + ", ".join(self.class_names) + "; columns: predicted")
+
+
+class OneClassAlarm(keras.callbacks.Callback):
+    """When training ends: a warning on stderr if the model gives (nearly) every validation
+    example the same class while the labels are not (nearly) all that class: the signature of
+    a model that learned nothing from its inputs (e.g. texts it cannot read), whose accuracy
+    is just the majority share.
+
+    Args:
+        predict: `model -> (true ids, predicted ids)` on the validation data.
+        class_names: the names of the classes, in id order.
+        name: the prefix of the message (e.g. the recipe's name).
+        share: the share of one predicted class that raises the alarm.
+    """
+
+    def __init__(self, predict: Callable, class_names: list[str], name: str, share: float = 0.98):
+        super().__init__()
+        self.predict, self.class_names, self.name, self.share = predict, list(class_names), name, share
+
+    def message(self) -> str | None:
+        """The warning, or None when the predictions are spread over the classes."""
+        true, predicted = (np.asarray(a, np.int64) for a in self.predict(self.model))
+        if len(predicted) == 0:
+            return None
+        top = int(np.bincount(predicted).argmax())
+        predicted_share, true_share = float(np.mean(predicted == top)), float(np.mean(true == top))
+        if predicted_share < self.share or true_share >= self.share:
+            return None
+        return (f"the model predicts {self.class_names[top]!r} for {predicted_share:.0%} of the "
+                f"{len(predicted)} validation examples, where {true_share:.0%} have that label: it "
+                "has learned (almost) nothing from its inputs. Check that the inputs are read as "
+                "intended (for text: the tokens per text printed at the start, --tokens, --text-column)")
+
+    def on_train_end(self, logs=None):
+        import sys
+
+        message = self.message()
+        if message:
+            print(f"\n{self.name}: WARNING: {message}", file=sys.stderr, flush=True)

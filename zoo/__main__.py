@@ -2,6 +2,7 @@
 
     python -m zoo eval MODEL_OR_RUN_DIR [--data D] [--scale S] [--k K] [--samples N] [--limit N]
                                         [--seed S] [--json] [--tile T] [--overlap O]
+                                        [--text-column C] [--label-column C] [-o OUT.png]
     python -m zoo upscale MODEL IN... -o OUT [--tile T] [--overlap O]
     python -m zoo sample MODEL -n N -o grid.png [--seed S] [--label L] [--interpolate]
     python -m zoo predict MODEL INPUT... [--file F] [--json]
@@ -14,7 +15,11 @@ MODEL is a `.keras` file or a run directory holding `model.keras` (loaded in Ker
 `eval` picks the evaluation the model supports (table in zoo/cli/eval.py). For
 super-resolution: HR cropped to a multiple of the scale, LR by antialiased bicubic, PSNR/SSIM on
 BT.601 studio-range Y (gray images on their own values) with `scale` pixels shaved, next to the
-bicubic baseline (zoo/evaluation/sr.py); a table, or one JSON object with --json.
+bicubic baseline (zoo/evaluation/sr.py); a table, or one JSON object with --json. For
+classifiers (text, image, RBF --task classify): accuracy, macro-F1, per-class precision / recall /
+F1 / support, the confusion matrix and, for two classes, ROC-AUC (zoo/evaluation/classifier.py,
+scikit-learn's conventions); labels the model does not know are counted and left out; -o OUT.png
+also draws the confusion matrix.
 `upscale` super-resolves image files of any size in overlapping tiles, keeping the image mode
 (RGB, RGBA, L, LA; other modes become RGB, RGBA or L); it never overwrites one of its inputs.
 `sample` writes N samples of a generative model (its `sample(n, seed=, label=)` method) as one
@@ -61,14 +66,25 @@ def _add_tiling(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_eval(commands) -> None:
-    ev = commands.add_parser("eval", help="score a model on held-out data (SR: PSNR/SSIM vs bicubic)",
+    ev = commands.add_parser("eval", help="score a model on held-out data (SR: PSNR/SSIM vs bicubic; "
+                             "classifiers: accuracy, F1, confusion matrix)",
                              description="Score a model by what it can do; super-resolution: "
                              "PSNR/SSIM of the model and bicubic (BT.601 studio-range Y, "
-                             "`scale` pixels shaved).")
+                             "`scale` pixels shaved); classifiers (text, image, RBF): accuracy, "
+                             "macro-F1, per-class precision/recall/F1, the confusion matrix and, "
+                             "for two classes, ROC-AUC, in scikit-learn's conventions.")
     _model_argument(ev, "MODEL_OR_RUN_DIR")
     ev.add_argument("--data", help="held-out data: a folder of images, a file, assets:NAME or "
-                    "tfds:NAME[/CONFIG] (required for super-resolution; generative models: "
-                    "default assets:mnist)")
+                    "tfds:NAME[/CONFIG] (required for super-resolution and text classifiers: a "
+                    "labelled CSV/TSV such as assets:text/ag_news/test.csv; image classifiers: "
+                    "labelled images; RBF classifiers: labelled images or a numeric CSV; default for "
+                    "generative models and image and RBF classifiers: assets:mnist)")
+    ev.add_argument("--text-column", metavar="C", help="text classifiers: the text column, a header "
+                    "name or 0-based index (default: a column named text/review/..., else all but "
+                    "the label joined)")
+    ev.add_argument("--label-column", metavar="C", help="classifiers on a CSV: the label column, a "
+                    "header name or 0-based index (default: text tables a column named label/class/..., "
+                    "else column 0; numeric tables the last column)")
     ev.add_argument("--scale", type=int, help="evaluation scale (default and only choice: the model's)")
     ev.add_argument("--k", type=int, help="importance samples per image for a VAE's IW-NLL "
                     "(default: the model family's, printed with the result)")
@@ -77,6 +93,8 @@ def _add_eval(commands) -> None:
     ev.add_argument("--limit", type=int, help="use at most this many held-out examples (default all)")
     ev.add_argument("--seed", type=int, default=0, help="random seed of sampling (default 0)")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ev.add_argument("-o", "--output", metavar="OUT.png", help="classifiers: also draw the confusion "
+                    "matrix into this image file (written whole or not at all)")
     _add_tiling(ev)
 
 

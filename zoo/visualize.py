@@ -1,17 +1,24 @@
-"""Pictures of model outputs: panels side by side, and sample grids (NumPy only).
+"""Pictures of model outputs: panels side by side, sample grids, attention heat maps of rows and
+words, and TensorBoard projector files.
 
-Used by `python -m zoo sample`, tools/readme_figure.py and the training callbacks, so that every
-picture of the zoo is laid out the same way.
+Used by `python -m zoo sample`, `python -m zoo explain`, tools/readme_figure.py and the training
+callbacks, so that every picture of the zoo is laid out the same way. NumPy and PIL only at
+import; the projector writer imports TensorFlow when called.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
-__all__ = ["image_grid", "side_by_side", "to_uint8_image"]
+from zoo.fonts import draw_text, text_width
+
+__all__ = ["attention_image", "confusion_image", "image_grid", "row_attention_image", "side_by_side", "to_uint8_image",
+           "write_projector_files"]
 
 
 def to_uint8_image(image: np.ndarray) -> np.ndarray:
@@ -144,3 +151,134 @@ def row_attention_image(image: np.ndarray, weights: np.ndarray, scale: int = 4, 
         bars[row, :length] = red
     picture = np.concatenate([shaded, bars], axis=1)
     return np.repeat(np.repeat(np.round(picture).astype(np.uint8), scale, axis=0), scale, axis=1)
+
+
+def confusion_image(counts: np.ndarray, class_names: Sequence[str], title: str = "",
+                    font_size: int = 13) -> np.ndarray:
+    """A confusion matrix as a picture: rows are true classes, columns predicted ones, each cell
+    shows its count and is shaded by its share of the row (white 0 to dark blue 1), class names
+    on both axes, `title` on top; uint8 `(H, W, 3)`. Long names are cut to fit (`..`).
+
+    Args:
+        counts: int `(K, K)` counts, rows true, columns predicted (`zoo.evaluation.classifier`).
+        class_names: the K names, in id order.
+        title: a line above the matrix.
+        font_size: pixel size of the text.
+
+    Example:
+    >>> confusion_image(np.array([[5, 1], [0, 4]]), ["cat", "dog"], "2 classes").dtype
+    dtype('uint8')
+    """
+    counts, names = np.asarray(counts, np.int64), [str(name) for name in class_names]
+    k = len(names)
+    if counts.shape != (k, k):
+        raise ValueError(f"counts must be ({k}, {k}) for {k} class names, got {counts.shape}")
+    def length(text: str) -> int:
+        return text_width(text, font_size)
+
+    def write(draw, xy, text: str, width: float, fill, anchor: str) -> None:
+        while len(text) > 1 and length(text) > width:
+            text = text[:-3] + ".." if len(text) > 3 else text[:-1]
+        draw_text(draw, xy, text, fill, font_size, anchor)
+
+    line, pad = font_size + 8, 8
+    longest = max([length(n) for n in names] + [length(str(int(counts.max(initial=0))))])
+    cell_w, cell_h = int(max(40, min(longest, 110) + 12)), line + 10
+    label_w = int(min(max([length(n) for n in names] + [length("true class")]), 160)) + 2 * pad
+    top = 2 * line + line + pad  # title, "predicted class", column names
+    width = max(label_w + k * cell_w + pad, length(title) + 2 * pad)
+    image = Image.new("RGB", (width, top + k * cell_h + pad), "white")
+    draw = ImageDraw.Draw(image)
+    write(draw, (pad, pad // 2), title, width - 2 * pad, (0, 0, 0), "la")
+    write(draw, (pad, line + pad // 2), "true class", label_w - pad, (90, 90, 90), "la")
+    write(draw, (label_w + k * cell_w / 2, line + pad // 2), "predicted class", k * cell_w, (90, 90, 90), "ma")
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # each true class sums to 1
+    light, dark = np.array([247.0, 251.0, 255.0]), np.array([8.0, 48.0, 107.0])
+    for j, name in enumerate(names):
+        write(draw, (label_w + (j + 0.5) * cell_w, top - 4), name, cell_w - 4, (0, 0, 0), "ms")
+    for i, name in enumerate(names):
+        y = top + i * cell_h
+        write(draw, (label_w - pad, y + cell_h / 2), name, label_w - 2 * pad, (0, 0, 0), "rm")
+        for j in range(k):
+            colour = tuple(int(round(v)) for v in light + share[i, j] * (dark - light))
+            box = (label_w + j * cell_w, y, label_w + (j + 1) * cell_w, y + cell_h)
+            draw.rectangle(box, fill=colour, outline=(200, 200, 200))
+            ink = (255, 255, 255) if share[i, j] > 0.5 else (0, 0, 0)
+            write(draw, ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), str(int(counts[i, j])), cell_w - 4, ink, "mm")
+    return np.asarray(image, np.uint8)
+
+
+def attention_image(word_weights: Sequence[tuple[str, float]], title: str = "", width: int = 640,
+                    line_height: int = 14, positive: tuple = (255, 0, 0),
+                    negative: tuple | None = None) -> np.ndarray:
+    """A heat map of words: each word on a background as strong as its weight's size relative to
+    the text's largest, in `positive`'s colour (in `negative`'s where a weight is below 0, for
+    signed attributions); any script (`zoo.fonts`: Chinese is drawn as characters).
+
+    Args:
+        word_weights: `(word, weight)` pairs in reading order (e.g. `model.word_attention`).
+        title: a line above the words; "" for none.
+        width: the picture's width in pixels; words wrap to new lines.
+        line_height: pixels per line of words.
+        positive: the RGB colour of positive weights.
+        negative: the RGB colour of negative weights; None: `positive` for both.
+
+    Returns:
+        uint8 `(H, width, 3)`.
+    """
+    peak = max([abs(w) for _, w in word_weights] + [1e-9])
+    boxes, x, y = [], 4, line_height + 6 if title else 4
+    for word, weight in word_weights:
+        size = text_width(word) + 6
+        if x + size > width - 4 and x > 4:
+            x, y = 4, y + line_height + 2
+        boxes.append((x, y, size, word, weight / peak))
+        x += size + 2
+    image = Image.new("RGB", (width, y + line_height + 4), "white")
+    draw = ImageDraw.Draw(image)
+    if title:
+        draw_text(draw, (4, 2), title, (0, 0, 160))
+    for x, y, size, word, share in boxes:
+        tint = negative if share < 0 and negative is not None else positive
+        fill = tuple(int(255 - abs(share) * (255 - c)) for c in tint)
+        draw.rectangle((x, y, x + size, y + line_height), fill=fill)
+        draw_text(draw, (x + 3, y + 1), word, (0, 0, 0))
+    return np.asarray(image)
+
+
+def write_projector_files(folder: str | Path, vectors: np.ndarray, labels: Sequence | None = None,
+                          images: np.ndarray | None = None) -> None:
+    """Vectors for TensorBoard's projector (`tensorboard --logdir FOLDER`, the Projector tab):
+    `embedding.ckpt` with the `checkpoint` index file the plugin looks for, `metadata.tsv`
+    (one label a line), `sprite.png` (the images in a square grid) and `projector_config.pbtxt`.
+
+    Args:
+        folder: where to write (made if missing; files of the same names are replaced).
+        vectors: `(N, D)` points.
+        labels: `(N,)` labels, or None.
+        images: `(N, h, w, C)` uint8 thumbnails, or None.
+    """
+    import keras
+    import tensorflow as tf
+    from tensorboard.plugins import projector
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tf.train.Checkpoint(embedding=tf.Variable(np.asarray(vectors, np.float32))).write(str(folder / "embedding.ckpt"))
+    # The projector plugin reads the folder's latest checkpoint: `write` makes no index file.
+    (folder / "checkpoint").write_text('model_checkpoint_path: "embedding.ckpt"\n'
+                                       'all_model_checkpoint_paths: "embedding.ckpt"\n')
+    config = projector.ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+    if labels is not None:
+        (folder / "metadata.tsv").write_text("".join(f"{label}\n" for label in labels))
+        embedding.metadata_path = "metadata.tsv"
+    if images is not None:
+        images = np.asarray(images)
+        cols = int(np.ceil(np.sqrt(len(images))))  # the projector wants a square sprite
+        square = np.concatenate([images, np.zeros((cols * cols - len(images), *images.shape[1:]), images.dtype)])
+        keras.utils.save_img(str(folder / "sprite.png"), image_grid(square, cols=cols, gutter=0), scale=False)
+        embedding.sprite.image_path = "sprite.png"
+        embedding.sprite.single_image_dim.extend([images.shape[2], images.shape[1]])
+    projector.visualize_embeddings(str(folder), config)

@@ -1,7 +1,9 @@
 """The recipe registry: every trainable NAME of `python -m train NAME`.
 
 A recipe file holds a config dataclass, its presets and a `build(config)` function. Config
-and presets import no TensorFlow (so `--help` is quick); `build` imports what it needs.
+and presets import no TensorFlow (so `--help` is quick); `build` imports what it needs. What
+two recipes share lives in a helper module `_NAME.py` (not a recipe); a recipe never imports
+another recipe.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ class Recipe:
 
 
 def _registry() -> dict[str, Recipe]:
-    """Every module in this package is one recipe, exposing `RECIPE` (a file = a NAME)."""
+    """Every module in this package is one recipe, exposing `RECIPE` (a file = a NAME), except
+    the helpers that recipes share (`_*.py`)."""
     recipes = [importlib.import_module(f"{__name__}.{module.name}").RECIPE
-               for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
+               for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+               if not module.name.startswith("_")]
     return {recipe.name: recipe for recipe in recipes}
 
 

@@ -3,9 +3,9 @@
 Embedding (mask_zero) -> PositionEmbedding -> N x TransformerEncoder (Vaswani et al. 2017,
 https://arxiv.org/abs/1706.03762) -> AttentionPooling -> Dense
 (zoo.models.TransformerTextClassifier). Data, flags, the 80/20 AG News split, the selection
-slice that chooses the saved epoch (never the validation texts) and the callbacks are
-lstm_classifier's (`build_text_classifier`); the LSTM's `--units` does
-not apply here.
+slice that chooses the saved epoch (never the validation texts) and the callbacks are the
+text recipes' (train/recipes/_text.py: `TextConfig`, `build_text_classifier`), as for
+lstm_classifier.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from train.recipes import Recipe
-from train.recipes.lstm_classifier import Config as LstmConfig
-from train.recipes.lstm_classifier import build_text_classifier
+from train.recipes._text import TextConfig, build_text_classifier
 
 
 @dataclass(frozen=True)
-class Config(LstmConfig):
+class Config(TextConfig):
     epochs: int = 16  # with adversarial training the selection accuracy still rises after epoch 8 (README)
     steps_per_epoch: int = 85  # 85 x 64 = about one pass over the 5,472 texts fitted (6,080 less the selection slice)
     embedding_dim: int = 64  # word embedding size = the encoder's features (divisible by --num-heads)
@@ -59,12 +58,12 @@ def build(config: Config):
     """The Transformer classifier on the configured texts; imports TensorFlow."""
     from zoo.models import TransformerTextClassifier
 
-    return build_text_classifier(config, lambda names: TransformerTextClassifier(
-        names, config.max_tokens, config.sequence_length, config.embedding_dim, num_layers=config.num_layers,
+    return build_text_classifier(config, lambda names, text: TransformerTextClassifier(
+        names, config.max_tokens, text["sequence_length"], config.embedding_dim, num_layers=config.num_layers,
         num_heads=config.num_heads, ff_dim=config.ff_dim, position=config.position, norm_first=config.norm_first,
         encoder_dropout=config.encoder_dropout, attention_dropout=config.attention_dropout,
         dropout=config.dropout, word_dropout=config.word_dropout, label_smoothing=config.label_smoothing,
-        adversarial=config.adversarial),
+        adversarial=config.adversarial, tokens=text["tokens"], bigrams=text["bigrams"]),
         "transformer_classifier")
 
 

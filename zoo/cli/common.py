@@ -1,24 +1,19 @@
 """What every `python -m zoo` subcommand shares: loading a model by what it can do, the
-progress bar, result lines, JSON output, and checks on output paths made before any work."""
+progress bar and result lines (`zoo.progress`), JSON output, and checks on output paths made
+before any work (`zoo.data.images`)."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
-
-from PIL import Image
+from typing import Any
 
 import zoo
+from zoo.data.images import check_writable, refuse_overwriting  # noqa: F401  (used by the subcommands)
 from zoo.errors import UserError
-
-T = TypeVar("T")
+from zoo.progress import progress, say  # noqa: F401  (used by the subcommands)
 
 
 def has_methods(model: Any, *names: str) -> bool:
@@ -75,29 +70,6 @@ def load_for(path: str, use: Use) -> Any:
     return model
 
 
-# ----------------------------------------------------------------------------- terminal output
-
-def progress(items: Sequence[T], label: str, describe: Callable[[T], str] = str) -> Iterator[T]:
-    """Yield `items`, drawing a one-line progress bar on stderr when stderr is a terminal."""
-    show = sys.stderr.isatty() and len(items) > 0
-    for i, item in enumerate(items):
-        if show:
-            bar = "#" * (20 * i // len(items))
-            sys.stderr.write(f"\r{label} [{bar:<20}] {i}/{len(items)} {describe(item)[:40]:<40}")
-            sys.stderr.flush()
-        yield item
-    if show:
-        sys.stderr.write(f"\r{label} [{'#' * 20}] {len(items)}/{len(items)}{' ' * 41}\n")
-
-
-def say(message: str) -> None:
-    """Print a result line on stdout, first clearing a progress bar drawn on a terminal's stderr."""
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
-    print(message, flush=True)
-
-
 def _jsonable(value: Any) -> Any:
     """NumPy scalars and arrays become Python numbers and lists; JSON has no Infinity or NaN
     (e.g. the PSNR of identical images), so non-finite numbers become null."""
@@ -113,37 +85,3 @@ def _jsonable(value: Any) -> Any:
 def dump_json(report: Any) -> str:
     """One line of strict JSON."""
     return json.dumps(_jsonable(report), allow_nan=False)
-
-
-# ----------------------------------------------------------------------------- output paths
-
-def check_writable(path: Path, mode: str) -> None:
-    """Fail before any work if `path`'s folder is missing or its format cannot hold an image of
-    `mode` (e.g. RGBA as JPEG)."""
-    if not path.parent.is_dir():
-        raise UserError(f"output folder {path.parent} does not exist: create it or choose another -o")
-    image_format = Image.registered_extensions().get(path.suffix.lower())
-    if image_format is None or image_format not in Image.SAVE:
-        raise UserError(f"cannot write {path}: unknown image format {path.suffix!r}; "
-                        "use a .png, .jpg, .bmp or .tif name")
-    try:
-        Image.new(mode, (1, 1)).save(io.BytesIO(), format=image_format)
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"cannot write {path}: {error}; use a .png name") from None
-
-
-def refuse_overwriting(outputs: Iterable[Path], inputs: Iterable[str | Path]) -> None:
-    """Fail if an output file is one of the inputs, whatever the spelling (`./a.png`, a
-    relative or absolute path, a symbolic or hard link).
-
-    Raises:
-        UserError: naming the output and the input it would overwrite.
-    """
-    existing = [Path(p) for p in inputs if Path(p).exists()]
-    for output in outputs:
-        if not output.exists():
-            continue  # an input exists, so a missing output is none of them
-        for source in existing:
-            if os.path.samefile(output, source):
-                raise UserError(f"output {output} is the input {source}: zoo does not overwrite its "
-                                "inputs; choose another -o")

@@ -1,7 +1,11 @@
-"""Reading image files, and the bicubic resampling that defines super-resolution data."""
+"""Reading and writing image files (outputs checked before any work, written atomically), and the
+bicubic resampling that defines super-resolution data."""
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +177,51 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {error} (use a .png, .jpg or .bmp name)") from None
     tmp.replace(path)
+
+
+def check_writable(path: Path, mode: str) -> None:
+    """Fail before any work if `path`'s folder is missing or its format cannot hold an image of
+    `mode` (e.g. RGBA as JPEG).
+
+    Args:
+        path: the output image file.
+        mode: the PIL mode of the image to write (L, LA, RGB, RGBA).
+
+    Raises:
+        UserError: the folder is missing, the suffix names no image format, or the format
+            cannot hold `mode`.
+    """
+    if not path.parent.is_dir():
+        raise UserError(f"output folder {path.parent} does not exist: create it or choose another -o")
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise UserError(f"cannot write {path}: unknown image format {path.suffix!r}; "
+                        "use a .png, .jpg, .bmp or .tif name")
+    try:
+        Image.new(mode, (1, 1)).save(io.BytesIO(), format=image_format)
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"cannot write {path}: {error}; use a .png name") from None
+
+
+def refuse_overwriting(outputs: Iterable[Path], inputs: Iterable[str | Path]) -> None:
+    """Fail if an output file is one of the inputs, whatever the spelling (`./a.png`, a
+    relative or absolute path, a symbolic or hard link).
+
+    Args:
+        outputs: the files about to be written.
+        inputs: the files read.
+
+    Raises:
+        UserError: naming the output and the input it would overwrite.
+    """
+    existing = [Path(p) for p in inputs if Path(p).exists()]
+    for output in outputs:
+        if not output.exists():
+            continue  # an input exists, so a missing output is none of them
+        for source in existing:
+            if os.path.samefile(output, source):
+                raise UserError(f"output {output} is the input {source}: zoo does not overwrite its "
+                                "inputs; choose another -o")
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:

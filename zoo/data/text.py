@@ -1,4 +1,5 @@
-"""Delimited text files: labelled text tables (CSV/TSV) and numeric tables.
+"""Delimited text files: labelled text tables (CSV/TSV) and numeric tables; labelled texts from
+a file, `assets:NAME` or `tfds:NAME`, split and encoded for a classifier.
 
 Files are decoded as UTF-8 (a byte-order mark is dropped); bytes that are not valid UTF-8
 become U+FFFD (the replacement character) instead of failing, so a stray Latin-1 byte costs
@@ -209,6 +210,190 @@ def encode_labels(train_labels: Sequence, other_labels: Sequence | None = None
         return names, train_ids, None
     other_ids = np.array([ids.get(str(label).strip(), -1) for label in other_labels], np.int32)
     return names, train_ids, other_ids
+
+
+Texts = tuple[list[str], list[str]]  # (texts, labels), one label string per text
+
+
+def split_texts(texts: Sequence[str], labels: Sequence, fraction: float, seed: int = 0
+                ) -> tuple[tuple[list[str], list], tuple[list[str], list]]:
+    """A stratified split, e.g. training / validation texts.
+
+    Args:
+        texts: the texts.
+        labels: one label per text (any comparable values: strings, ids).
+        fraction: the share of each class that goes to the second part (rounded, kept >= 1 from
+            classes of 2 or more texts, and never a whole class).
+        seed: seeds the permutation that chooses them.
+
+    Returns:
+        `((texts, labels), (held-out texts, labels))`, the order inside each part as given.
+    """
+    rng, labels_array, val = np.random.default_rng(seed), np.array(labels), []
+    for name in sorted(set(labels)):
+        members = np.flatnonzero(labels_array == name)
+        count = min(max(round(fraction * len(members)), 1), len(members) - 1)
+        val += rng.permutation(members)[:count].tolist()
+    chosen = np.zeros(len(texts), bool)
+    chosen[val] = True
+
+    def part(keep: bool) -> tuple[list[str], list]:
+        rows = [i for i in range(len(texts)) if chosen[i] == keep]
+        return [texts[i] for i in rows], [labels[i] for i in rows]
+
+    return part(False), part(True)
+
+
+def named_by_classes_file(path: str, labels: list[str]) -> list[str]:
+    """Labels 1..K named by a `classes.txt` beside the file (one name a line: the AG News /
+    DBpedia CSV convention of Zhang et al. 2015).
+
+    Args:
+        path: the CSV/TSV file (or `assets:NAME`).
+        labels: its label strings.
+
+    Returns:
+        The class names of the labels when a `classes.txt` is there and every label is one of
+        1..K; else `labels` unchanged.
+    """
+    names_file = Path(resolve_source(path)).parent / "classes.txt"
+    if not names_file.is_file():
+        return labels
+    names = [line.strip() for line in names_file.read_text(errors="replace").splitlines() if line.strip()]
+    if not all(l.isdigit() and 1 <= int(l) <= len(names) for l in labels):
+        return labels
+    return [names[int(l) - 1] for l in labels]
+
+
+def _column(value: int | str | None) -> int | str | None:
+    """None for automatic ("" or None), an int for an index (digit string), else a name."""
+    if value is None or isinstance(value, int):
+        return value
+    if value == "":
+        return None
+    return int(value) if value.strip().lstrip("-").isdigit() else value
+
+
+def _read_table(path: str, text_column, label_column, limit: int) -> Texts:
+    texts, labels = read_text_table(path, _column(text_column), _column(label_column))
+    texts, labels = (texts[:limit], labels[:limit]) if limit else (texts, labels)
+    return texts, named_by_classes_file(path, labels)
+
+
+def _read_tfds(source: str, split: str, text_column, label_column, limit: int) -> Texts:
+    """Texts (a `text` feature, else title + description) and label names of a TFDS split."""
+    from zoo.data.sources import tfds_dataset
+
+    dataset, info = tfds_dataset(source, split)
+    features = list(info.features)
+    text_keys = [str(text_column)] if text_column not in (None, "") else (
+        ["text"] if "text" in features else [k for k in ("title", "description") if k in features])
+    label_key = "label" if label_column in (None, "") else str(label_column)
+    missing = [k for k in [*text_keys, label_key] if k not in features] or ([] if text_keys else ["text"])
+    if missing:
+        raise UserError(f"TFDS dataset {source} has no feature {', '.join(map(repr, missing))}: it has "
+                        f"{', '.join(features)}; pass --text-column and --label-column")
+    names = getattr(info.features[label_key], "names", None)
+    texts, labels = [], []
+    for example in (dataset.take(limit) if limit else dataset).as_numpy_iterator():
+        texts.append(" ".join(example[k].decode("utf-8", "replace") for k in text_keys))
+        label = example[label_key]
+        labels.append(names[int(label)] if names else (label.decode("utf-8", "replace")
+                                                       if isinstance(label, bytes) else str(label)))
+    return texts, labels
+
+
+def load_labelled_texts(source: str, split: str = "train", text_column: int | str | None = None,
+                        label_column: int | str | None = None, limit: int = 0) -> Texts:
+    """Texts and their label strings from a CSV/TSV file, `assets:NAME` or `tfds:NAME[/CONFIG]`.
+
+    Args:
+        source: a file (`read_text_table`; labels 1..K are named by a `classes.txt` beside it,
+            `named_by_classes_file`), `assets:NAME`, or `tfds:NAME[/CONFIG]` (the texts are its
+            `text` feature, else its title and description joined; labels its `label` feature,
+            by class name when it has names).
+        split: the TFDS split (unused for files).
+        text_column: "" or None: automatic; a digit string or int: a 0-based index (files);
+            else a header name or TFDS feature.
+        label_column: likewise.
+        limit: at most this many texts (the first ones); 0: all.
+
+    Returns:
+        `(texts, labels)`: strings, one label per text.
+
+    Raises:
+        UserError: a missing, empty or unparseable file, a missing column or feature, a TFDS
+            dataset that is not prepared, a negative limit.
+    """
+    if limit < 0:
+        raise UserError(f"limit must be 0 (all) or more, got {limit}")
+    if source.startswith("tfds:"):
+        return _read_tfds(source, split, text_column, label_column, limit)
+    return _read_table(source, text_column, label_column, limit)
+
+
+def train_and_validation_texts(data: str, val_data: str = "", val_fraction: float = 0.2,
+                               text_column: int | str | None = None, label_column: int | str | None = None,
+                               limit: int = 0, split_seed: int = 0) -> tuple[Texts, Texts]:
+    """The training and validation texts of a classifier, as `load_labelled_texts` reads them.
+
+    Args:
+        data: the training source (file, `assets:NAME` or `tfds:NAME`; its train split).
+        val_data: the validation source (its test split); "": for TFDS, the test split of
+            `data`; for a file, `val_fraction` of each class of `data` (`split_texts`).
+        val_fraction: the share of each class of a file held out for validation.
+        text_column: as in `load_labelled_texts`, for both sources.
+        label_column: likewise.
+        limit: at most this many texts per source (the first ones); 0: all.
+        split_seed: seeds the held-out part of a file (fixed, so runs stay comparable).
+
+    Returns:
+        `((train texts, labels), (validation texts, labels))` as strings.
+    """
+    def read(source: str, split: str) -> Texts:
+        return load_labelled_texts(source, split, text_column, label_column, limit)
+
+    train = read(data, "train")
+    if val_data:
+        return train, read(val_data, "test")
+    if data.startswith("tfds:"):
+        return train, read(data, "test")
+    return split_texts(*train, val_fraction, split_seed)
+
+
+def encode_texts(train: Texts, val: Texts, name: str = "zoo"
+                 ) -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.ndarray], list[str]]:
+    """Label ids of both parts (`encode_labels`); validation texts with a label the training
+    texts lack are dropped. Prints a note (prefixed `name: note:`) on what it dropped and on
+    texts read with U+FFFD replacement characters.
+
+    Args:
+        train: `(texts, labels)` of training.
+        val: `(texts, labels)` of validation.
+        name: the prefix of the printed notes (e.g. the recipe's name).
+
+    Returns:
+        `((train texts, int32 ids), (validation texts, int32 ids), class names)`.
+
+    Raises:
+        UserError: fewer than 2 training classes, or no validation text left.
+    """
+    (train_texts, train_labels), (val_texts, val_labels) = train, val
+    names, train_ids, val_ids = encode_labels(train_labels, val_labels)
+    unseen = sorted({l for l, i in zip(val_labels, val_ids) if i < 0})
+    if unseen:
+        print(f"{name}: note: {int(np.sum(val_ids < 0))} validation text(s) have labels the "
+              f"training data lacks ({', '.join(map(repr, unseen[:5]))}): dropped")
+        val_texts = [t for t, i in zip(val_texts, val_ids) if i >= 0]
+        val_ids = val_ids[val_ids >= 0]
+    if not val_texts:
+        raise UserError("no validation texts with a label of the training data: check --val-data and "
+                        "the label column")
+    replaced = sum("\ufffd" in t for t in train_texts + val_texts)
+    if replaced:
+        print(f"{name}: note: {replaced} text(s) hold bytes that are not UTF-8; they were read "
+              "with U+FFFD replacement characters")
+    return (train_texts, train_ids), (val_texts, val_ids), names
 
 
 def read_numeric_table(path: str | Path, delimiter: str | None = None) -> tuple[np.ndarray, list[str]]:

@@ -9,8 +9,8 @@ t-SNE scatters coloured by label, OUT.png and OUT.html) and in TensorBoard's pro
 - a VAE (has `encode`, `latent_size`, `image_shape`): the posterior means of q(z|x) (`encode`).
 
 Data (`data`): "" is the model's default: the embedded MNIST test images (`assets:mnist`) for
-image models, the AG News validation texts of the lstm_classifier recipe's default split for
-text models. Otherwise an image source as `--data` elsewhere (`assets:NAME`, a folder, idx
+image models, the AG News validation texts of the text recipes' default split for text
+models (`zoo.data.text.train_and_validation_texts`). Otherwise an image source as `--data` elsewhere (`assets:NAME`, a folder, idx
 files, `tfds:NAME`; the test split, converted to the model's channels and resized to its size),
 or for text models a CSV/TSV file of labelled texts (labels 1..K are named by a `classes.txt`
 beside it, as for AG News) or `tfds:NAME` (its test split). At most `limit` examples (0: 2,000)
@@ -38,10 +38,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from zoo.errors import UserError
-from zoo.explain.image import font, html_page, wrap
+from zoo.explain.image import html_page, wrap
+from zoo.fonts import draw_text, text_width
 from zoo.explain.render import output_paths, png_bytes, write_files
 
 DEFAULT_LIMIT = 2000  # examples embedded when `limit` is 0 or None
+# The text recipes' default data and split (train/recipes/_text.py): their validation texts.
+DEFAULT_TEXTS, DEFAULT_VAL_FRACTION = "assets:text/ag_news/test.csv", 0.2
 PLOT = 360  # side of each scatter plot, pixels
 PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
                     [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.uint8)
@@ -89,35 +92,20 @@ def image_data(model: Any, data: str) -> tuple[np.ndarray, np.ndarray | None, li
     return images, labels, names
 
 
-def _named(path: str, labels: list[str]) -> list[str]:
-    """Labels 1..K named by a `classes.txt` beside the file (AG News / DBpedia CSVs)."""
-    names_file = path and Path(path).parent / "classes.txt"
-    if not names_file or not names_file.is_file():
-        return labels
-    names = [line.strip() for line in names_file.read_text(errors="replace").splitlines() if line.strip()]
-    if not all(label.isdigit() and 1 <= int(label) <= len(names) for label in labels):
-        return labels
-    return [names[int(label) - 1] for label in labels]
-
-
 def text_data(data: str, limit: int | None) -> tuple[list[str], list[str]]:
     """`(texts, label names)` of the default AG News validation texts, a CSV/TSV file or tfds:NAME."""
-    from train.recipes import lstm_classifier
+    from zoo.data.text import load_labelled_texts, train_and_validation_texts
 
     if not data:
-        _, (texts, ids), names = lstm_classifier.encode(lstm_classifier.Config())
-        return list(texts), [names[i] for i in ids]
+        return train_and_validation_texts(DEFAULT_TEXTS, val_fraction=DEFAULT_VAL_FRACTION)[1]
     if data.startswith("tfds:"):
-        config = lstm_classifier.Config(data=data, val_data=data, limit=limit or DEFAULT_LIMIT)
-        return lstm_classifier.load_texts(config)[1]
+        return load_labelled_texts(data, "test", limit=limit or DEFAULT_LIMIT)
     from zoo.data.assets import resolve_source
-    from zoo.data.text import read_text_table
 
     path = resolve_source(data)
     if not Path(path).is_file():
         raise UserError(f"--embed {data} is not a file: pass a CSV/TSV file of labelled texts or tfds:NAME")
-    texts, labels = read_text_table(path)
-    return texts, _named(path, labels)
+    return load_labelled_texts(path)
 
 
 def _ids(labels: list[str], order: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -206,7 +194,7 @@ def scatter(points: np.ndarray, ids: np.ndarray, palette: np.ndarray, title: str
     """One square scatter plot of `(N, 2)` points coloured by `ids`, with a title."""
     image = Image.new("RGB", (PLOT, PLOT + 20), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((4, 3), title, fill=(20, 20, 20), font=font())
+    draw_text(draw, (4, 3), title, (20, 20, 20))
     draw.rectangle((0, 20, PLOT - 1, PLOT + 19), outline=(180, 180, 180))
     low, high = points.min(axis=0), points.max(axis=0)
     scaled = (points - low) / np.where(high > low, high - low, 1.0)  # (N, 2) in [0, 1]
@@ -220,15 +208,14 @@ def scatter(points: np.ndarray, ids: np.ndarray, palette: np.ndarray, title: str
 
 def legend(names: list[str], palette: np.ndarray, title: str, height: int) -> Image.Image:
     """A column of coloured dots and names under a title."""
-    face = font()
-    width = 24 + int(max(face.getlength(n[:28]) for n in names + [title]))
+    width = 24 + max(text_width(n[:28]) for n in names + [title])
     image = Image.new("RGB", (width + 8, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((4, 24), title, fill=(20, 20, 20), font=face)
+    draw_text(draw, (4, 24), title, (20, 20, 20))
     for i, name in enumerate(names[:(height - 44) // 14]):
         y = 42 + 14 * i
         draw.ellipse((6, y + 2, 14, y + 10), fill=tuple(int(c) for c in palette[i]))
-        draw.text((20, y), name[:28], fill=(20, 20, 20), font=face)
+        draw_text(draw, (20, y), name[:28], (20, 20, 20))
     return image
 
 
@@ -243,7 +230,7 @@ def figure(panels: list[tuple[str, np.ndarray]], ids: np.ndarray, names: list[st
     canvas = Image.new("RGB", (width, PLOT + 28 + 16 * len(lines)), "white")
     draw = ImageDraw.Draw(canvas)
     for i, line in enumerate(lines):
-        draw.text((4, 4 + 16 * i), line, fill=(0, 0, 120), font=font(12))
+        draw_text(draw, (4, 4 + 16 * i), line, (0, 0, 120), 12)
     left = 4
     for plot in plots:
         canvas.paste(plot, (left, 8 + 16 * len(lines)))
@@ -257,15 +244,15 @@ def write_projector(folder: Path, vectors: np.ndarray, labels: list[str], images
     """A TensorBoard projector log in `folder` (replaced as a whole: written beside, then renamed).
 
     The vectors, `metadata.tsv`, sprites and the `checkpoint` index TensorBoard's projector looks
-    for are written by train/callbacks.py's `EmbeddingProjector`.
+    for are written by `zoo.visualize.write_projector_files`.
     """
-    from train.callbacks import EmbeddingProjector
+    from zoo.visualize import write_projector_files
 
     tmp, old = folder.with_name(f".{folder.name}.tmp"), folder.with_name(f".{folder.name}.old")
     labels = [str(label).replace("\t", " ").replace("\n", " ") for label in labels]
     try:
         shutil.rmtree(tmp, ignore_errors=True)
-        EmbeddingProjector(lambda model: (vectors, labels, images), log_dir=str(tmp)).write()
+        write_projector_files(tmp, vectors, labels, images)
         if folder.exists():
             shutil.rmtree(old, ignore_errors=True)
             folder.rename(old)

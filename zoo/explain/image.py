@@ -49,11 +49,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from zoo.data.images import refuse_overwriting
 from zoo.errors import UserError
 from zoo.explain import render
+from zoo.fonts import draw_text, text_width
 from zoo.layers import BicubicUpsampling, PixelShuffle, ResidualBlock
+from zoo.progress import progress
 
 METHODS = ("ig", "occlusion", "attention")
 DRAWS = 10  # random k-patch deletions averaged per image and k
@@ -471,14 +474,6 @@ def sequential(values: np.ndarray) -> np.ndarray:
     return np.round(_WHITE + t * (np.array([166, 54, 3.0]) - _WHITE)).astype(np.uint8)
 
 
-def font(size: int = 11):
-    """PIL's default font at `size` (a bitmap font where FreeType is missing)."""
-    try:
-        return ImageFont.load_default(size)
-    except (TypeError, OSError):
-        return ImageFont.load_default()
-
-
 def _resized(picture: np.ndarray, height: int, width: int) -> np.ndarray:
     mode = Image.Resampling.NEAREST if height >= picture.shape[0] else Image.Resampling.BILINEAR
     return np.asarray(Image.fromarray(picture).resize((width, height), mode))
@@ -497,7 +492,7 @@ def captioned(picture: np.ndarray, lines: Sequence[str], width: int | None = Non
     canvas = Image.new("RGB", (width + 8, picture.shape[0] + 14 * len(lines) + 10), "white")
     draw = ImageDraw.Draw(canvas)
     for i, line in enumerate(lines):
-        draw.text((4, 3 + 14 * i), line, fill=(20, 20, 20), font=font())
+        draw_text(draw, (4, 3 + 14 * i), line, (20, 20, 20))
     canvas.paste(Image.fromarray(picture), (4, 14 * len(lines) + 6))
     return canvas
 
@@ -531,11 +526,11 @@ def _panels(image: np.ndarray, numbers: dict, maps: dict, path: str) -> list[Ima
 
 
 def wrap(text: str, width: int, size: int = 12) -> list[str]:
-    """`text` broken into lines at most `width` pixels wide in `font(size)`."""
-    lines, line, face = [], "", font(size)
+    """`text` broken into lines at most `width` pixels wide at font `size` (`zoo.fonts`)."""
+    lines, line = [], ""
     for word in text.split():
         candidate = f"{line} {word}".strip()
-        if line and face.getlength(candidate) > width:
+        if line and text_width(candidate, size) > width:
             lines.append(line)
             candidate = word
         line = candidate
@@ -551,7 +546,7 @@ def _figure(rows: list[list[Image.Image]], title: str) -> Image.Image:
     canvas = Image.new("RGB", (width, sum(heights) + 16 * len(lines) + 8), "white")
     draw = ImageDraw.Draw(canvas)
     for i, line in enumerate(lines):
-        draw.text((4, 4 + 16 * i), line, fill=(0, 0, 120), font=font(12))
+        draw_text(draw, (4, 4 + 16 * i), line, (0, 0, 120), 12)
     top = 16 * len(lines) + 8
     for row, height in zip(rows, heights):
         left = 0
@@ -612,8 +607,6 @@ def explain_images(model: Any, paths: list[str], out: Path, seed: int = 0, steps
         UserError: a model kind it cannot explain, no images, a missing, unreadable or wrongly
             sized image, an unknown method, steps < 1, a missing output folder.
     """
-    from zoo.cli.common import progress, refuse_overwriting
-
     target = target_of(model)
     chosen = check_methods(methods, target)
     if steps < 1:

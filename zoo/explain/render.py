@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from zoo.errors import UserError
+from zoo.fonts import draw_text, text_width
 
 POSITIVE, NEGATIVE = (220, 30, 30), (30, 80, 220)  # supports / opposes the explained class
 
-CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
+CSS = """body{font-family:system-ui,"Noto Sans CJK SC","Noto Sans SC","PingFang SC","Hiragino Sans GB","Microsoft YaHei","Source Han Sans SC",sans-serif;margin:2em;max-width:60em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em;border-top:1px solid #ccc;padding-top:1em}
 .words{line-height:2em}.w{padding:.15em .3em;margin:0 .1em;border-radius:.2em}
 .note{color:#555;font-size:.9em}table{border-collapse:collapse}td,th{padding:.1em .6em;text-align:left}
@@ -97,14 +98,13 @@ def stack(images: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
 
 
 def text_image(lines: Sequence[str], width: int = 640, line_height: int = 14, color=(0, 0, 0)) -> np.ndarray:
-    """Lines of text on white (cut to fit `width`), drawn with PIL's default font; uint8 RGB."""
-    font = ImageFont.load_default()
+    """Lines of text on white (cut to fit `width`), in any script (`zoo.fonts`); uint8 RGB."""
     image = Image.new("RGB", (width, len(lines) * line_height + 4), "white")
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
-        while line and font.getlength(line) > width - 8:
+        while line and text_width(line) > width - 8:
             line = line[:-4] + "..."
-        draw.text((4, 2 + i * line_height), line, fill=color, font=font)
+        draw_text(draw, (4, 2 + i * line_height), line, color)
     return np.asarray(image)
 
 
@@ -112,7 +112,7 @@ def signed_word_image(word_weights: Sequence[tuple[str, float]], title: str = ""
                       line_height: int = 14) -> np.ndarray:
     """Words on backgrounds as strong as `|weight|` relative to the largest: red where the
     weight is positive (supports the class), blue where negative; uint8 `(H, width, 3)`."""
-    from zoo.models.text_classifier import attention_image
+    from zoo.visualize import attention_image
 
     return attention_image(word_weights, title, width, line_height, POSITIVE, NEGATIVE)
 
@@ -166,7 +166,7 @@ def text_picture(report: dict, width: int = 640) -> np.ndarray:
     """Every explanation of a report as one uint8 RGB picture: per text, a title line, then one
     heat map per method (attention in red by weight; LIME and IG red for words that support the
     predicted class, blue for words that oppose it)."""
-    from zoo.models.text_classifier import attention_image
+    from zoo.visualize import attention_image
 
     parts = []
     for i, entry in enumerate(report["explanations"], start=1):

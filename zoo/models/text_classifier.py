@@ -1,28 +1,29 @@
-"""A text classifier on raw strings: TextVectorization, Embedding, BiLSTM, attention pooling, Dense.
+"""A text classifier on raw strings: TextTokenizer, StringLookup, Embedding, BiLSTM, attention pooling, Dense.
 
-The vectorizer's vocabulary is adapted on the training texts (`adapt`) and saved inside the
-`.keras` file, so a loaded model classifies raw strings. The attention weights say which words
-the decision rests on (`predict_texts`, `word_attention`, `attention_image`).
+The tokenizer (`zoo.layers.TextTokenizer`: NFKC, lower case, punctuation of every script
+removed; characters of scripts without spaces such as Chinese, words of the others) and the
+vocabulary adapted on the training texts (`adapt`) are saved inside the `.keras` file, so a
+loaded model classifies raw strings in any language. The attention weights say which tokens
+the decision rests on (`predict_texts`, `word_attention`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from PIL import Image, ImageDraw, ImageFont
 
+from zoo.data.tokens import VocabularyStats, vocabulary_stats
 from zoo.layers.attention import AttentionPooling
+from zoo.layers.tokenizer import TextTokenizer
 from zoo.layers.dropout import stateless_dropout as _dropout, step_seed
 from zoo.models.losses import global_mean
 
-# Cleanup before the vectorizer's own standardization (lowercase, strip punctuation, split on
-# whitespace): AG News-style escapes (`#39;`, `&lt;b&gt;`) and backslash line breaks become spaces.
-_CLEANUP = (r"&[a-zA-Z]+;|#\d+;|\\", " ")
-_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'  # TextVectorization's default
+OOV = "[UNK]"  # the out-of-vocabulary token (index 1; index 0 is padding)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -31,9 +32,9 @@ class TextClassifier(keras.Model):
 
     Args:
         class_names: the name of each class, in id order (at least 2).
-        max_tokens: vocabulary size of the vectorizer, padding and out-of-vocabulary included.
+        max_tokens: vocabulary size, padding and out-of-vocabulary included.
         sequence_length: tokens kept per text (longer texts are cut, shorter ones padded).
-        embedding_dim: size of the word embeddings.
+        embedding_dim: size of the token embeddings.
         units: LSTM units per direction.
         attention_units: size of the attention projection; None: `2 * units`.
         dropout: dropout rate on the embeddings and on the pooled features while training.
@@ -46,6 +47,12 @@ class TextClassifier(keras.Model):
             moved along the loss gradient, by `adversarial` times the text's mean word-vector norm
             (of the vectors as the network reads them, after dropout) in all, so the size follows
             the embeddings' scale; about twice the step time.
+        tokens: `"chars"` (characters of scripts without spaces, such as Chinese, and words of
+            the others) or `"words"` (split at whitespace only, e.g. for pre-segmented text);
+            see `zoo.layers.TextTokenizer` and `zoo.data.tokens.choose_split`.
+        bigrams: also embed each pair of adjacent tokens (a vocabulary of the `max_tokens - 2`
+            most frequent pairs) and add it to the first token's embedding, as Chinese models
+            often do with character bigrams; the sequence stays one vector per token.
 
     Call arguments:
         inputs: `(B,)` strings; returns float32 `(B, classes)` logits.
@@ -61,7 +68,7 @@ class TextClassifier(keras.Model):
     def __init__(self, class_names: Sequence[str], max_tokens: int = 20000, sequence_length: int = 64,
                  embedding_dim: int = 64, units: int = 64, attention_units: int | None = None,
                  dropout: float = 0.3, word_dropout: float = 0.0, label_smoothing: float = 0.0,
-                 adversarial: float = 0.0, **kwargs):
+                 adversarial: float = 0.0, tokens: str = "chars", bigrams: bool = False, **kwargs):
         super().__init__(**kwargs)
         if len(class_names) < 2:
             raise ValueError(f"TextClassifier needs at least 2 classes, got {list(class_names)}")
@@ -70,10 +77,13 @@ class TextClassifier(keras.Model):
         self.embedding_dim, self.units, self.dropout = int(embedding_dim), int(units), float(dropout)
         self.attention_units, self.word_dropout = attention_units, float(word_dropout)
         self.label_smoothing, self.adversarial = float(label_smoothing), float(adversarial)
-        self.vectorizer = keras.layers.TextVectorization(
-            max_tokens=self.max_tokens, output_sequence_length=self.sequence_length, name="vectorizer")
+        self.tokenizer, self.bigrams = TextTokenizer(tokens, name="tokenizer"), bool(bigrams)
+        self.lookup = keras.layers.StringLookup(mask_token="", oov_token=OOV, name="vocabulary")
         self.embedding = keras.layers.Embedding(self.max_tokens, self.embedding_dim, mask_zero=True,
                                                 name="embedding")
+        if self.bigrams:
+            self.bigram_lookup = keras.layers.StringLookup(mask_token="", oov_token=OOV, name="bigram_vocabulary")
+            self.bigram_embedding = keras.layers.Embedding(self.max_tokens, self.embedding_dim, name="bigram_embedding")
         self.encoder = self._make_encoder()
         self.pooling = AttentionPooling(attention_units, return_attention=True, name="attention")
         self.classifier = keras.layers.Dense(len(self.class_names), name="classifier")
@@ -104,6 +114,8 @@ class TextClassifier(keras.Model):
         """Build every layer from shapes alone (loading builds before the vocabulary arrives)."""
         length, features = self.sequence_length, self.encoded_features
         self.embedding.build((None, length))
+        if self.bigrams:
+            self.bigram_embedding.build((None, length))
         self.encoder.build((None, length, self.embedding_dim))
         self.pooling.build((None, length, features))
         self.classifier.build((None, features))
@@ -111,20 +123,60 @@ class TextClassifier(keras.Model):
 
     # ------------------------------------------------------------------------- text
 
-    def adapt(self, texts: Sequence[str]) -> None:
-        """Learn the vocabulary (the `max_tokens - 2` most frequent words) from training texts."""
-        self.vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(1024).map(_clean))
+    @property
+    def token_split(self) -> str:
+        """How texts are split: "chars" or "words" (`TextTokenizer.split`)."""
+        return self.tokenizer.split
+
+    def _all_tokens(self, texts: Sequence[str], batch_size: int = 1024) -> list[list[str]]:
+        """Every token of each text (not cut to `sequence_length`), decoded."""
+        texts, rows = list(texts), []
+        for i in range(0, len(texts), batch_size):
+            rows += self.tokenizer(tf.constant(texts[i:i + batch_size], tf.string)).to_list()
+        return [[t.decode("utf-8", "replace") for t in row] for row in rows]
+
+    def adapt(self, texts: Sequence[str]) -> VocabularyStats:
+        """Learn the vocabulary, the `max_tokens - 2` most frequent tokens of the training texts
+        (ties in alphabetical order), and return how the texts read as tokens; a degenerate
+        reading (`VocabularyStats.problem`) is also a Python warning."""
+        token_lists = self._all_tokens(texts)
+        self.lookup.set_vocabulary(self._most_frequent(token_lists))
+        if self.bigrams:
+            self.bigram_lookup.set_vocabulary(self._most_frequent([_pairs(tokens) for tokens in token_lists]))
+        stats = vocabulary_stats(token_lists, self.token_split)
+        if stats.problem:
+            warnings.warn(stats.problem, stacklevel=2)
+        return stats
+
+    def _most_frequent(self, token_lists: list[list[str]]) -> list[str]:
+        """The `max_tokens - 2` most frequent tokens, ties in alphabetical order (never empty)."""
+        counts: dict[str, int] = {}
+        for tokens in token_lists:
+            for token in tokens:
+                counts[token] = counts.get(token, 0) + 1
+        return sorted(counts, key=lambda t: (-counts[t], t))[:self.max_tokens - 2] or [OOV.lower()]
 
     def vocabulary(self) -> list[str]:
-        """The vectorizer's vocabulary: index 0 is padding, 1 out-of-vocabulary."""
-        return self.vectorizer.get_vocabulary()
+        """The vocabulary: index 0 is padding, 1 out-of-vocabulary, then by frequency."""
+        return [str(token) for token in self.lookup.get_vocabulary()]
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        """The words the model reads from each text (standardized as the vectorizer does, at most
-        `sequence_length`): position t of the attention weights belongs to word t."""
-        words = tf.strings.split(_standardize(_clean(tf.constant(list(texts), tf.string))))
-        return [[w.decode("utf-8", "replace") for w in row[:self.sequence_length]]
-                for row in words.to_list()]
+        """The tokens the model reads from each text (at most `sequence_length`): position t of
+        the attention weights belongs to token t. Joining a text's tokens with spaces gives a
+        text that reads as the same tokens (explainers remove tokens that way)."""
+        return [row[:self.sequence_length] for row in self._all_tokens(texts)]
+
+    def _tokens(self, texts):
+        """`(B, T)` string tokens of `(B,)` raw strings, "" = padding."""
+        tokens = self.tokenizer(texts)[:, :self.sequence_length]  # (B, <= T) ragged
+        return tokens.to_tensor(default_value="", shape=[None, self.sequence_length])
+
+    def _bigram_vectors(self, tokens):
+        """`(B, T, E)` embeddings of the pairs (token t, token t + 1); 0 where t + 1 is padding."""
+        following = tf.concat([tokens[:, 1:], tf.fill([tf.shape(tokens)[0], 1], "")], axis=1)  # (B, T)
+        pairs = tf.where(following == "", "", tf.strings.join([tokens, following], separator=" "))
+        ids = self.bigram_lookup(pairs)  # (B, T), 0 = no pair
+        return self.bigram_embedding(ids) * ops.cast(ops.not_equal(ids, 0), self.bigram_embedding.compute_dtype)[..., None]
 
     # ------------------------------------------------------------------------- forward
 
@@ -132,8 +184,12 @@ class TextClassifier(keras.Model):
         """`(embeddings float (B, T, E), mask bool (B, T))` of `(B,)` raw strings; padding is
         masked. With `classify_embeddings` this splits the forward pass where explainers (e.g.
         integrated gradients) attribute to the words."""
-        ids = self.vectorizer(_clean(texts))  # (B, T) int64, 0 = padding
-        return self.embedding(ids), ops.not_equal(ids, 0)
+        tokens = self._tokens(texts)  # (B, T) strings
+        ids = self.lookup(tokens)  # (B, T) int64, 0 = padding
+        x = self.embedding(ids)  # (B, T, E)
+        if self.bigrams:
+            x = x + self._bigram_vectors(tokens)
+        return x, ops.not_equal(ids, 0)
 
     def classify_embeddings(self, x, mask, seed=None):
         """`(float32 (B, K) logits, float32 (B, T) attention weights)` of `(B, T, E)` embeddings;
@@ -273,39 +329,10 @@ class TextClassifier(keras.Model):
                 "sequence_length": self.sequence_length, "embedding_dim": self.embedding_dim,
                 "units": self.units, "attention_units": self.attention_units, "dropout": self.dropout,
                 "word_dropout": self.word_dropout, "label_smoothing": self.label_smoothing,
-                "adversarial": self.adversarial}
+                "adversarial": self.adversarial, "tokens": self.token_split,
+                "bigrams": self.bigrams}
 
 
-def _clean(texts):
-    return tf.strings.regex_replace(texts, *_CLEANUP)
-
-
-def _standardize(texts):
-    return tf.strings.regex_replace(tf.strings.lower(texts), _PUNCTUATION, "")
-
-
-def attention_image(word_weights: Sequence[tuple[str, float]], title: str = "", width: int = 640,
-                    line_height: int = 14, positive: tuple = (255, 0, 0),
-                    negative: tuple | None = None) -> np.ndarray:
-    """A heat map of words: each word on a background as strong as its weight's size relative to
-    the text's largest, in `positive`'s colour (in `negative`'s where a weight is below 0, for
-    signed attributions); uint8 `(H, width, 3)`, drawn with PIL's default font."""
-    font = ImageFont.load_default()
-    peak = max([abs(w) for _, w in word_weights] + [1e-9])
-    boxes, x, y = [], 4, line_height + 6 if title else 4
-    for word, weight in word_weights:
-        size = int(font.getlength(word)) + 6
-        if x + size > width - 4 and x > 4:
-            x, y = 4, y + line_height + 2
-        boxes.append((x, y, size, word, weight / peak))
-        x += size + 2
-    image = Image.new("RGB", (width, y + line_height + 4), "white")
-    draw = ImageDraw.Draw(image)
-    if title:
-        draw.text((4, 2), title, fill=(0, 0, 160), font=font)
-    for x, y, size, word, share in boxes:
-        tint = negative if share < 0 and negative is not None else positive
-        fill = tuple(int(255 - abs(share) * (255 - c)) for c in tint)
-        draw.rectangle((x, y, x + size, y + line_height), fill=fill)
-        draw.text((x + 3, y + 1), word, fill="black", font=font)
-    return np.asarray(image)
+def _pairs(tokens: list[str]) -> list[str]:
+    """Adjacent token pairs, "a b", as `TextClassifier` embeds them with `bigrams`."""
+    return [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]

@@ -32,7 +32,7 @@ class TransformerTextClassifier(TextClassifier):
 
     Args:
         class_names: the name of each class, in id order (at least 2).
-        max_tokens: vocabulary size of the vectorizer, padding and out-of-vocabulary included.
+        max_tokens: vocabulary size, padding and out-of-vocabulary included.
         sequence_length: tokens kept per text (longer texts are cut, shorter ones padded).
         embedding_dim: size of the word embeddings and of the encoder's features.
         num_layers: encoder blocks.
