@@ -139,3 +139,28 @@ def check_train_step(model: keras.Model, batches: list, steps: int = 2) -> list[
     unchanged = [w.path for w, b in zip(model.trainable_weights, before) if np.array_equal(np.array(w), b)]
     assert not unchanged, f"weights not trained: {unchanged}"
     return logs
+
+
+def run_main(argv: list, capsys) -> tuple[int, str, str]:
+    """Run `python -m zoo ARGV...` in this process (no TensorFlow start-up per call):
+    `(exit code, stdout, stderr)` as captured by pytest's `capsys`."""
+    from zoo.__main__ import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_main_user_error(argv: list, capsys, *fragments: str) -> None:
+    """`run_main(argv)` fails as a user error: exit 2, nothing on stdout, one `error:` line on
+    stderr naming every fragment."""
+    code, out, err = run_main(argv, capsys)
+    assert code == 2, (code, err)
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

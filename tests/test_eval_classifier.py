@@ -18,12 +18,12 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
+from helpers import assert_main_user_error, run_main
 from PIL import Image
 from scipy.stats import rankdata
 from sklearn import metrics
 
 import zoo
-from zoo.__main__ import main
 from zoo.data import load_images
 from zoo.errors import UserError
 from zoo.evaluation.classifier import (UNKNOWN, average_ranks, classification_report, match_labels, report_table,
@@ -181,13 +181,6 @@ def test_confusion_image_shading_is_by_row_share_not_by_count():
 
 # ----------------------------------------------------------------------------- command line
 
-def _main(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _write_csv(path: Path, rows: list[list]) -> Path:
@@ -258,7 +251,7 @@ def w(tmp_path_factory) -> SimpleNamespace:
 
 
 def _eval_json(capsys, *argv) -> dict:
-    code, out, err = _main(["eval", *argv, "--json"], capsys)
+    code, out, err = run_main(["eval", *argv, "--json"], capsys)
     assert code == 0, err
     assert err == ""
     return json.loads(out)
@@ -276,7 +269,7 @@ def test_text_classifier_json_equals_sklearn_on_its_predictions(w, capsys):
 
 
 def test_text_classifier_table_and_limit(w, capsys):
-    code, out, err = _main(["eval", w.root / "text.keras", "--data", w.root / "texts.csv", "--limit", "4"], capsys)
+    code, out, err = run_main(["eval", w.root / "text.keras", "--data", w.root / "texts.csv", "--limit", "4"], capsys)
     assert code == 0 and err == "", err
     assert out.startswith(f"TextClassifier {w.root / 'text.keras'} on 4 example(s) of ")
     for fragment in ("accuracy", "macro-F1", "precision  recall      F1  support",
@@ -344,7 +337,7 @@ def test_data_without_examples_is_a_user_error(w, capsys, monkeypatch):
     import zoo.data.text
 
     monkeypatch.setattr(zoo.data.text, "load_labelled_texts", lambda *args: ([], []))
-    code, out, err = _main(["eval", w.root / "text.keras", "--data", "tfds:nothing"], capsys)
+    code, out, err = run_main(["eval", w.root / "text.keras", "--data", "tfds:nothing"], capsys)
     assert (code, out) == (2, "") and err == "error: --data tfds:nothing holds no labelled examples: " \
         "pass a file or folder with some\n"
 
@@ -393,11 +386,5 @@ def test_user_errors(w, capsys, case):
     if "-o" not in argv and Path(argv[0]).stem in ("text", "hybrid", "rbf"):
         argv += ["-o", str(w.root / "out" / "never.png")]  # a classifier's picture: not written either
     before = sorted(p.name for p in (w.root / "out").iterdir())
-    code, out, err = _main(["eval", *argv], capsys)
-    assert code == 2, (code, err)
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    assert_main_user_error(["eval", *argv], capsys, *fragments)
     assert sorted(p.name for p in (w.root / "out").iterdir()) == before, "nothing written"

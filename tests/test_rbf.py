@@ -12,7 +12,8 @@ import tensorflow as tf
 from helpers import assert_user_error, check_train_step, run_cli
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from train.recipes.rbf import PRESETS, label_index, plot_fit, sine_data
+from train.recipes.rbf import PRESETS, plot_fit, sine_data
+from zoo.data.text import numeric_label_column as label_index
 from zoo.errors import UserError
 from zoo.models import RBFNetwork
 

@@ -18,11 +18,10 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-from helpers import assert_user_error, run_cli, run_python, stderr_lines
+from helpers import assert_main_user_error, assert_user_error, run_cli, run_main, run_python, stderr_lines
 from PIL import Image
 
 import zoo
-from zoo.__main__ import main
 from zoo.cli.upscale import output_paths
 from zoo.data import bicubic_downscale, bicubic_upscale, crop_to_multiple, read_image
 from zoo.errors import UserError
@@ -290,13 +289,6 @@ def test_usage_error_through_the_real_entry_point(w):
 
 # ----------------------------------------------------------------------------- in-process: errors
 
-def _main(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _eval(w, model, data=None, *flags):
@@ -393,13 +385,7 @@ def test_user_errors(w, capsys, case):
     make_argv, fragments = ERRORS[case]
     listing = lambda: [sorted(p.name for p in f.iterdir()) for f in (w.root, w.root / "empty_data")]  # noqa: E731
     before = listing()
-    code, out, err = _main(make_argv(w), capsys)
-    assert code == 2, (code, err)
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    assert_main_user_error(make_argv(w), capsys, *fragments)
     assert listing() == before, "nothing written"
     assert (w.root / "existing.png").read_bytes() == b"keep me"
 
@@ -413,7 +399,7 @@ HELP = {"--help": ["eval", "upscale", "sample", "predict", "Exit codes"], "eval"
 
 @pytest.mark.parametrize("command", list(HELP))
 def test_help(capsys, command):
-    code, out, _ = _main(["--help"] if command == "--help" else [command, "--help"], capsys)
+    code, out, _ = run_main(["--help"] if command == "--help" else [command, "--help"], capsys)
     assert code == 0 and "usage: python -m zoo" in out
     for fragment in HELP[command]:
         assert fragment in out, (command, fragment)
@@ -450,7 +436,7 @@ def test_output_paths(tmp_path):
 # ----------------------------------------------------------------------------- in-process: sample
 
 def _sample(w, capsys, model, *flags):
-    code, out, err = _main(["sample", w.root / f"{model}.keras", *flags], capsys)
+    code, out, err = run_main(["sample", w.root / f"{model}.keras", *flags], capsys)
     assert code == 0, err
     return out
 
@@ -496,12 +482,12 @@ def test_predict_texts_lines_and_json(w, capsys, tmp_path):
     (tmp_path / "more.txt").write_text("third text from a file\n\n")
     argv = ["predict", w.root / "texts.keras", "tiny", "a rather long review",
             "--file", tmp_path / "more.txt"]
-    code, out, err = _main(argv, capsys)
+    code, out, err = run_main(argv, capsys)
     assert code == 0, err
     assert out.splitlines() == ["short 0.833  tiny  (attention: tiny 1.00)",
                                 "long 0.833  a rather long review  (attention: rather 0.30, review 0.30)",
                                 "long 0.917  third text from a file  (attention: third 0.23, text 0.18)"]
-    code, out, err = _main([*argv, "--json"], capsys)
+    code, out, err = run_main([*argv, "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)
     assert report["model"] == str(w.root / "texts.keras")
@@ -511,19 +497,19 @@ def test_predict_texts_lines_and_json(w, capsys, tmp_path):
     assert first["label"] == "short"
     assert first["probabilities"] == pytest.approx({"short": 5 / 6, "long": 1 / 6})
     assert first["attention"] == [["tiny", 1.0]]
-    code, flags_first, err = _main(["predict", w.root / "texts.keras", "--json", "tiny", "a rather long review",
+    code, flags_first, err = run_main(["predict", w.root / "texts.keras", "--json", "tiny", "a rather long review",
                                     "--file", tmp_path / "more.txt"], capsys)  # texts after flags too
     assert code == 0 and json.loads(flags_first) == report, err
 
 
 def test_predict_samples(w, capsys, tmp_path):
     np.save(tmp_path / "rows.npy", np.array([[-1.0, -2.0], [3.0, 0.5]]))
-    code, out, err = _main(["predict", w.root / "samples.keras", "1, 2", "--file", tmp_path / "rows.npy"],
+    code, out, err = run_main(["predict", w.root / "samples.keras", "1, 2", "--file", tmp_path / "rows.npy"],
                            capsys)
     assert code == 0, err
     assert out.splitlines() == ["pos 1.000  1, 2", f"neg 1.000  {tmp_path / 'rows.npy'}[0]",
                                 f"pos 1.000  {tmp_path / 'rows.npy'}[1]"]
-    code, out, err = _main(["predict", w.root / "samples.keras", "--", "-3,0.5"], capsys)  # a row, no flag
+    code, out, err = run_main(["predict", w.root / "samples.keras", "--", "-3,0.5"], capsys)  # a row, no flag
     assert (code, out) == (0, "neg 1.000  -3,0.5\n"), err
 
 
@@ -537,9 +523,9 @@ def test_eval_dispatch_table_takes_a_new_model_kind(w, capsys, monkeypatch):
                               run=lambda model, args: {"kind": type(model).__name__, "data": args.data},
                               table=lambda report, args: f"toy table of {report['kind']}")
     monkeypatch.setattr(cli_eval, "EVALUATIONS", (*cli_eval.EVALUATIONS, row))
-    code, out, err = _main(_eval(w, w.root / "sampler.keras"), capsys)
+    code, out, err = run_main(_eval(w, w.root / "sampler.keras"), capsys)
     assert (code, out, err) == (0, "toy table of ToySampler\n", "")
-    code, out, _ = _main(_eval(w, w.root / "sampler.keras", None, "--json"), capsys)
+    code, out, _ = run_main(_eval(w, w.root / "sampler.keras", None, "--json"), capsys)
     assert json.loads(out) == {"kind": "ToySampler", "data": str(w.data)}
     assert cli_eval.evaluations_for(w.model) == [cli_eval.EVALUATIONS[0]]  # SR only
 
@@ -547,16 +533,16 @@ def test_eval_dispatch_table_takes_a_new_model_kind(w, capsys, monkeypatch):
                                  run=lambda model, args: {"seed": args.seed},
                                  table=lambda report, args: f"seed {report['seed']}")
     monkeypatch.setattr(cli_eval, "EVALUATIONS", (row, second))
-    code, out, err = _main(_eval(w, w.root / "sampler.keras", None, "--seed", "3"), capsys)
+    code, out, err = run_main(_eval(w, w.root / "sampler.keras", None, "--seed", "3"), capsys)
     assert (code, out) == (0, "toy table of ToySampler\n\nseed 3\n"), err  # every row that applies
-    code, out, _ = _main(_eval(w, w.root / "sampler.keras", None, "--json"), capsys)
+    code, out, _ = run_main(_eval(w, w.root / "sampler.keras", None, "--json"), capsys)
     assert json.loads(out) == {"kind": "ToySampler", "data": str(w.data), "seed": 0}  # one merged report
 
 
 def test_eval_gray_images_in_process(w, capsys, tmp_path):
     for name in ("a.png", "b.png"):
         Image.open(w.data / name).convert("L").save(tmp_path / name)
-    code, out, err = _main(_eval(w, w.model_file, tmp_path, "--json"), capsys)
+    code, out, err = run_main(_eval(w, w.model_file, tmp_path, "--json"), capsys)
     assert code == 0, err
     report = json.loads(out)
     images = [(n, crop_to_multiple(read_image(tmp_path / n), 4)) for n in ("a.png", "b.png")]
@@ -590,7 +576,7 @@ def test_upscale_refuses_to_overwrite_an_input(w, capsys, tmp_path, monkeypatch,
         (tmp_path / "photo_x4.png").write_bytes(original)
         inputs, out = ["photo.png", "photo_x4.png"], "."
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, stdout, err = _main(["upscale", w.model_file, *inputs, "-o", out], capsys)
+    code, stdout, err = run_main(["upscale", w.model_file, *inputs, "-o", out], capsys)
     assert code == 2 and stdout == "" and len(err.splitlines()) == 1, err
     assert err.startswith("error: output ") and "is the input" in err and "choose another -o" in err
     assert photo.read_bytes() == original

@@ -106,33 +106,18 @@ def split(x, y, seed: int, share: float = 0.1):
     return x[train], y[train], x[val], y[val]
 
 
-def label_index(column: str, names: list[str], path: str) -> int:
-    """The 0-based index of `--label-column` (a name or an index; empty: the last column)."""
-    from zoo.errors import UserError
-
-    if not column:
-        return len(names) - 1
-    if column.strip().lstrip("-").isdigit() and 0 <= int(column) < len(names):
-        return int(column)
-    lower = [name.lower() for name in names]
-    if column.strip().lower() in lower:
-        return lower.index(column.strip().lower())
-    shown = ", ".join(f"{i}: {name!r}" for i, name in enumerate(names))
-    raise UserError(f"--label-column {column!r} does not exist in {path}: the columns are {shown}; "
-                    "pass one of them by name or 0-based index")
-
-
 def table_data(config: Config):
     """Features and labels / targets of a numeric CSV: `(x, y, x_val, y_val, class names)`."""
     import numpy as np
 
     from zoo.data import encode_labels, read_numeric_table
+    from zoo.data.text import numeric_label_column
     from zoo.errors import UserError
 
     values, names = read_numeric_table(config.data)
     if len(names) < 2:
         raise UserError(f"{config.data} has one column: it needs feature columns and a label column")
-    label = label_index(config.label_column, names, config.data)
+    label = numeric_label_column(config.label_column, names, config.data)
     x, target = np.delete(values, label, axis=1), values[:, label]
     x, y, x_val, y_val = split(x, target, config.seed)
     if config.task == "regress":

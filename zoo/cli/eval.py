@@ -236,28 +236,14 @@ def _run_images(model: Any, args: argparse.Namespace) -> dict:
     return _classify(model, images, labels, lambda chunk: model.predict_proba(chunk)[0], data)
 
 
-def _label_column(column: str | None, names: list[str], path: str) -> int:
-    """The 0-based index of `--label-column` (a header name or an index) of a numeric table; None: the last."""
-    if column is None or column == "":
-        return len(names) - 1
-    if column.strip().isdigit() and int(column) < len(names):
-        return int(column)
-    lower = [name.lower() for name in names]
-    if column.strip().lower() in lower:
-        return lower.index(column.strip().lower())
-    shown = ", ".join(f"{i}: {name!r}" for i, name in enumerate(names))
-    raise UserError(f"--label-column {column!r} does not exist in {path}: the columns are {shown}; "
-                    "pass one of them by name or 0-based index")
-
-
 def _numeric_samples(data: str, column: str | None, limit: int | None) -> tuple[np.ndarray, list[str]]:
     """Features and label strings (`f"{value:g}"`, as `python -m train rbf` names classes) of a numeric CSV."""
-    from zoo.data.text import read_numeric_table
+    from zoo.data.text import numeric_label_column, read_numeric_table
 
     values, names = read_numeric_table(data)
     if len(names) < 2:
         raise UserError(f"--data {data} has one column: it needs feature columns and a label column")
-    label = _label_column(column, names, data)
+    label = numeric_label_column(column, names, data)
     values = values[:limit]
     return np.delete(values, label, axis=1), [f"{v:g}" for v in values[:, label]]
 

@@ -396,6 +396,29 @@ def encode_texts(train: Texts, val: Texts, name: str = "zoo"
     return (train_texts, train_ids), (val_texts, val_ids), names
 
 
+def numeric_label_column(column: str | None, names: list[str], path: str) -> int:
+    """The 0-based index of a numeric table's label column (`--label-column`).
+
+    Args:
+        column: a header name (compared case-insensitively) or a 0-based index; "" or None: the last.
+        names: the table's column names (`read_numeric_table`).
+        path: the file, for the message.
+
+    Raises:
+        UserError: no such column (the message lists those there are).
+    """
+    if not column:
+        return len(names) - 1
+    if column.strip().lstrip("-").isdigit() and 0 <= int(column) < len(names):
+        return int(column)
+    lower = [name.lower() for name in names]
+    if column.strip().lower() in lower:
+        return lower.index(column.strip().lower())
+    shown = ", ".join(f"{i}: {name!r}" for i, name in enumerate(names))
+    raise UserError(f"--label-column {column!r} does not exist in {path}: the columns are {shown}; "
+                    "pass one of them by name or 0-based index")
+
+
 def read_numeric_table(path: str | Path, delimiter: str | None = None) -> tuple[np.ndarray, list[str]]:
     """A table of numbers (e.g. features for a SOM), with or without a header row.
 
