@@ -163,7 +163,7 @@ def adapt(model, texts: list[str], name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # printed below, in the run's words
         stats = model.adapt(texts)
-    print(f"{name}: {stats.median_tokens:g} tokens per text (median), {stats.distinct} distinct; "
+    print(f"{name}: {stats.median_tokens:g} token(s) per text (median), {stats.distinct} distinct; "
           f"vocabulary {len(model.vocabulary())}")
     if stats.problem:
         print(f"{name}: WARNING: {stats.problem}", file=sys.stderr, flush=True)

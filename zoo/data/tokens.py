@@ -73,7 +73,9 @@ def choose_length(texts: Sequence[str], split: str, share: float = 0.95) -> tupl
 
     from zoo.layers.tokenizer import TextTokenizer
 
-    counts = [len(row) for row in TextTokenizer(split)(tf.constant(list(texts), tf.string)).to_list()]
+    tokenizer, texts = TextTokenizer(split), list(texts)
+    counts = [int(n) for i in range(0, len(texts), 4096)  # in batches: any corpus size
+              for n in tokenizer(tf.constant(texts[i:i + 4096], tf.string)).row_lengths().numpy()]
     needed = int(np.ceil(np.percentile(counts, 100 * share))) if counts else 0
     length = int(min(max(-(-needed // 8) * 8, LENGTHS[0]), LENGTHS[1]))
     return length, f"{share:.0%} of the training texts have at most {needed} tokens; kept within {LENGTHS[0]}..{LENGTHS[1]}"

@@ -1,9 +1,11 @@
 """Why a text classifier decided: attention weights, LIME, integrated gradients, and the deletion
 test that measures how faithful each explanation is.
 
-Every method explains the model's predicted class of one text with a number per word the model
-reads (`model.tokens(texts)`: standardized, at most `sequence_length` words; position t of the
-attention belongs to word t):
+Every method explains the model's predicted class of one text with a number per token the model
+reads (`model.tokens(texts)`: standardized, at most `sequence_length` tokens; position t of the
+attention belongs to token t). "Word" below means such a token: a word in English, a character
+in Chinese or Japanese (`zoo.layers.TextTokenizer`); a text re-joined from its tokens with
+spaces reads as the same tokens, so removing words works in any language:
 
 - `attention`: the model's own attention-pooling weights, as `predict_proba` returns them (they
   sum to 1 over the words). They say where the model looked, not what the word did.
