@@ -72,7 +72,7 @@ def _assert_matches_sklearn(report: dict, true, predicted, names, scores=None) -
 @pytest.mark.parametrize("seed", range(5))
 def test_report_equals_sklearn_with_a_class_never_predicted_and_one_absent(seed):
     rng = np.random.default_rng(seed)
-    k, n = 5, 60 + 17 * seed
+    n = 60 + 17 * seed
     true = rng.choice([0, 1, 2, 4], n)  # class 3 has no examples (support 0, still in the macro means)
     predicted = np.where(rng.random(n) < 0.5, true, rng.choice([0, 1, 3, 4], n))
     predicted[predicted == 2] = 4  # class 2 never predicted (precision 0 by zero_division=0)
