@@ -10,7 +10,9 @@ the decision rests on (`predict_texts`, `word_attention`).
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
+from itertools import chain
 
 import keras
 import numpy as np
@@ -150,10 +152,7 @@ class TextClassifier(keras.Model):
 
     def _most_frequent(self, token_lists: list[list[str]]) -> list[str]:
         """The `max_tokens - 2` most frequent tokens, ties in alphabetical order (never empty)."""
-        counts: dict[str, int] = {}
-        for tokens in token_lists:
-            for token in tokens:
-                counts[token] = counts.get(token, 0) + 1
+        counts = Counter(chain.from_iterable(token_lists))
         return sorted(counts, key=lambda t: (-counts[t], t))[:self.max_tokens - 2] or [OOV.lower()]
 
     def vocabulary(self) -> list[str]:
