@@ -164,3 +164,23 @@ def assert_main_user_error(argv: list, capsys, *fragments: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def assert_same_updates(report: dict, rtol: float = 1e-2, moved: float = 1e-6) -> None:
+    """Two runs that must train alike (1 and 2 replicas): per weight, from a script's report
+    (`weight_changes`: how far run 1 moved it from the start, `weight_diffs`: run 1 vs run 2,
+    both the largest absolute element): every weight moved by more than `moved` (16 float32
+    ulps at 1.0, far above rounding) and the runs differ by less than `rtol` of that move.
+
+    So the equality means something for each weight: a bug that changes any weight's update
+    by a fraction (a loss divided by the replica count, a replica's gradient dropped) fails,
+    however small that weight's update is next to an absolute tolerance.
+    """
+    changes, diffs = np.array(report["weight_changes"]), np.array(report["weight_diffs"])
+    assert len(changes) == len(diffs) > 0
+    still = np.flatnonzero(changes <= moved)
+    assert not still.size, f"weights {still.tolist()} barely moved: {changes[still].tolist()}"
+    worst = int(np.argmax(diffs / changes))
+    assert diffs[worst] < rtol * changes[worst], (
+        f"weight {worst}: the runs differ by {diffs[worst]:.3g}, {diffs[worst] / changes[worst]:.2%} "
+        f"of its update {changes[worst]:.3g} (at most {rtol:.0%})")

@@ -325,3 +325,69 @@ def test_tfds_not_prepared_never_downloads(tmp_path, monkeypatch):
         load_images("tfds:mnist")
     with pytest.raises(UserError, match="cannot load TFDS dataset 'no_such_dataset_zz': .*not found\\.$"):
         tfds_dataset("tfds:no_such_dataset_zz", "train")
+
+
+# ----------------------------------------------------------------------------- array files
+
+def _random_array(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype == np.uint8:
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    return rng.random(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("shape, dtype", [((5, 6, 7), np.uint8), ((5, 6, 7, 1), np.uint8), ((5, 6, 7, 3), np.uint8),
+                                          ((5, 6, 7), np.float32), ((5, 6, 7, 3), np.float64),
+                                          ((5, 6, 7, 2), np.float16), ((5, 6, 7, 4), np.uint8)])
+def test_load_images_npy_shapes_and_dtypes(tmp_path, shape, dtype):
+    array = _random_array(shape, dtype)
+    np.save(tmp_path / "x.npy", array)
+    channels = shape[3] if len(shape) == 4 else 1
+    images, labels, names = load_images(str(tmp_path / "x.npy"), channels=channels, value_range=(0.0, 255.0))
+    assert images.shape == (5, 6, 7, channels) and images.dtype == np.float32
+    assert labels is None and names is None  # an .npy holds no labels
+    # 8-bit values as an image file would store them: floats in [0, 1] rounded to 0..255
+    expected = array if dtype == np.uint8 else np.round(array.astype(np.float32) * 255.0)
+    np.testing.assert_array_equal(images, expected.reshape(images.shape).astype(np.float32))
+
+
+def test_load_images_array_converts_and_resizes_like_a_folder(tmp_path):
+    array = _random_array((4, 9, 13, 4), np.uint8)  # RGBA
+    np.save(tmp_path / "x.npy", array)
+    (tmp_path / "folder").mkdir()
+    for i, image in enumerate(array):
+        Image.fromarray(image, "RGBA").save(tmp_path / "folder" / f"{i}.png")
+    for channels in (1, 2, 3, 4):
+        from_array = load_images(str(tmp_path / "x.npy"), channels=channels, size=(5, 6))[0]
+        from_files = load_images(str(tmp_path / "folder"), channels=channels, size=(5, 6))[0]
+        np.testing.assert_array_equal(from_array, from_files)
+    np.testing.assert_array_equal(load_images(str(tmp_path / "x.npy"), "test", 3, limit=2)[0],
+                                  load_images(str(tmp_path / "x.npy"), "train", 3)[0][:2])  # no splits; first rows
+
+
+def test_load_images_npz_labels(tmp_path):
+    images, digits = _random_array((6, 4, 4), np.uint8), np.array([3, 0, 1, 3, 2, 0])
+    np.savez(tmp_path / "named.npz", images=images, labels=digits)
+    np.savez(tmp_path / "xy.npz", x=images, y=digits.astype(np.uint8))
+    np.savez(tmp_path / "alone.npz", images)
+    for name in ("named.npz", "xy.npz"):
+        loaded, labels, names = load_images(str(tmp_path / name), split="test", value_range=(0.0, 255.0))
+        np.testing.assert_array_equal(loaded[..., 0], images)
+        assert labels.dtype == np.int32 and labels.tolist() == digits.tolist() and names == ["0", "1", "2", "3"]
+    assert load_images(str(tmp_path / "alone.npz"))[1:] == (None, None)
+    np.savez(tmp_path / "short.npz", images=images, labels=digits[:5])
+    with pytest.raises(UserError, match=r"short.npz: its 'labels' array is int64 \(5,\).*shape \(6,\)"):
+        load_images(str(tmp_path / "short.npz"))
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((2, 4, 4), np.int16), "has dtype int16: images must be uint8"),
+    (np.full((2, 4, 4), 1.5, np.float32), "values from 1.5 to 1.5"),
+    (np.zeros((2, 4, 4, 1, 1), np.uint8), r"has shape \(2, 4, 4, 1, 1\): images must be"),
+    (np.zeros((2, 4, 4, 5), np.uint8), r"has shape \(2, 4, 4, 5\)"),
+])
+def test_load_images_bad_arrays_one_clear_error(tmp_path, array, message):
+    np.save(tmp_path / "bad.npy", array)
+    with pytest.raises(UserError, match=message) as error:
+        load_images(str(tmp_path / "bad.npy"))
+    assert "bad.npy" in str(error.value) and "\n" not in str(error.value)

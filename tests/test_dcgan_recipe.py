@@ -43,7 +43,7 @@ def test_tiny_run_logs_losses_fixed_noise_samples_and_fcd(mnist_run):
                 "learning_rate/g_optimizer", "samples/samples"):
         assert tag in tags, (tag, sorted(tags))
     fcd = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("epoch/val_fcd")]
-    assert len(fcd) == 2 and all(np.isfinite(fcd)) and min(fcd) > 0
+    assert len(fcd) == 2 and all(np.isfinite(fcd))
     grids = [tf.io.decode_png(tf.make_ndarray(e.tensor_proto)[2]).numpy() for e in events.Tensors("samples/samples")]
     assert len(grids) == 2 and grids[0].shape == (4 * 28 + 3 * 2, 4 * 28 + 3 * 2, 1)  # 16 samples
     # The grid comes from the same noise every epoch: the last one is the saved model's.
@@ -51,6 +51,17 @@ def test_tiny_run_logs_losses_fixed_noise_samples_and_fcd(mnist_run):
     from train.recipes.dcgan import GRID_SEED
     from zoo.visualize import image_grid
     np.testing.assert_array_equal(grids[-1], image_grid(model.sample(16, seed=GRID_SEED)))
+    # The last FCD is the saved model's: its 50 FCD samples against the first 100 training
+    # digits. A 2-epoch generator is far from digits: measured 465.6 against 87.3 for 50
+    # held-out real digits (the floor; uniform noise: 400, black images: 471).
+    from train.recipes.dcgan import FCD_SEED
+    from zoo.data import load_images
+    from zoo.evaluation.frechet import FrechetClassifierDistance, held_out_subset
+
+    scorer, train_digits = FrechetClassifierDistance(), load_images("assets:mnist", "train", limit=100)[0]
+    assert fcd[-1] == pytest.approx(scorer.distance(model.sample(50, seed=FCD_SEED), train_digits), rel=1e-5)
+    floor = scorer.distance(held_out_subset(load_images("assets:mnist", "test", limit=200)[0], 50), train_digits)
+    assert fcd[-1] > 2 * floor, (fcd, floor)
     saved = json.loads((mnist_run / "config.json").read_text())["config"]
     assert saved["loss"] == "nonsaturating" and saved["fcd_samples"] == 50
 

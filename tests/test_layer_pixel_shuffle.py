@@ -43,3 +43,33 @@ def test_invalid_scale(scale):
 def test_channels_not_divisible():
     with pytest.raises(ValueError, match="divisible by 4"):
         PixelShuffle(2)(np.zeros((1, 2, 2, 6), "float32"))
+
+
+def test_in_a_user_model_trained_with_fit():
+    """A learned 2x upsampling: a 1x1 convolution to 4 channels, then the shuffle, fitted to
+    nearest-neighbour upsampling (each output pixel a copy of its input pixel) learns an
+    all-ones kernel. The loss is linear least squares in the kernel: SGD(1) halves each
+    kernel error per step (32 steps; measured: the kernel exactly 1, the loss 0)."""
+    x = np.random.default_rng(0).normal(size=(64, 4, 4, 1)).astype("float32")
+    y = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)  # (64, 8, 8, 1)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(4, 1, use_bias=False),
+                              PixelShuffle(2)])
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=2, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < 1e-6 * before
+    np.testing.assert_allclose(model.layers[0].kernel.numpy().ravel(), np.ones(4), atol=1e-3)
+
+
+def test_mixed_bfloat16_call():
+    """Under mixed_bfloat16 the shuffle moves bfloat16 values unchanged."""
+    x = np.random.default_rng(1).normal(size=(2, 3, 5, 8)).astype("float32")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        out = PixelShuffle(2)(x)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    expected = tf.nn.depth_to_space(tf.cast(x, tf.bfloat16), 2)
+    np.testing.assert_array_equal(np.asarray(tf.cast(out, tf.float32)), np.asarray(tf.cast(expected, tf.float32)))

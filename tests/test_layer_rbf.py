@@ -1,7 +1,5 @@
 """zoo.layers.RBF: the layer checks, kernels against NumPy, initialisation from data, fitting."""
 
-import time
-
 import keras
 import numpy as np
 import pytest
@@ -84,7 +82,6 @@ def test_in_a_sequential_model_trained_with_fit():
 def test_fits_a_smooth_function_to_low_error():
     rng = np.random.default_rng(4)
     x = rng.uniform(-1, 1, (512, 1)).astype("float32")
-    started = time.time()
     rbf = RBF(16)
     rbf.adapt(x)
     model = keras.Sequential([keras.Input((1,)), rbf, keras.layers.Dense(1)])
@@ -93,7 +90,6 @@ def test_fits_a_smooth_function_to_low_error():
     grid = np.linspace(-1, 1, 400, dtype="float32")[:, None]
     rmse = float(np.sqrt(np.mean((model.predict(grid, verbose=0) - np.sin(5 * grid)) ** 2)))
     assert rmse < 0.05, rmse
-    assert time.time() - started < 60
 
 
 def test_kmeans_finds_the_clusters():

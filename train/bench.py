@@ -83,7 +83,8 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
     if hasattr(model, "begin_step"):
         model.begin_step(0)
     step = make_step_function(strategy, model.train_step)  # the trainer's own step
-    iterator = iter(distribute(strategy, built.train_data))
+    data = built.batches_from(0)
+    iterator = iter(distribute(strategy, data))
     for _ in range(3):  # trace, warm up, fill the prefetch buffer
         tf.nest.map_structure(lambda t: t.numpy(), step(next(iterator)))
     waiting = computing = 0.0
@@ -93,7 +94,7 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
         fetched = time.perf_counter()
         tf.nest.map_structure(lambda t: t.numpy(), step(batch))
         waiting, computing = waiting + fetched - start, computing + time.perf_counter() - fetched
-    first_input = tuple(tf.nest.flatten(built.train_data.element_spec)[0].shape)
+    first_input = tuple(tf.nest.flatten(data.element_spec)[0].shape)
     try:  # forward + backward of the network that maps the first input (SR: the generator)
         gflop = 3 * forward_gflop(getattr(model, "generator", model), first_input)
     except Exception:  # noqa: BLE001 - a model whose call takes other inputs (a GAN's noise): not counted

@@ -173,6 +173,50 @@ class TrainConfig:
         return self.epochs * self.steps_per_epoch
 
 
+def from_json_value(kind, value):
+    """A field's value of type `kind` from its `config.json` form: lists become tuples, strings paths."""
+    if typing.get_origin(kind) is tuple and isinstance(value, list):
+        item, _ = _tuple_items(kind)
+        return tuple(from_json_value(item, v) for v in value)
+    return Path(value) if kind is Path and isinstance(value, str) else value
+
+
+def saved_config(config_class: type, values: dict) -> TrainConfig:
+    """The config a run saved in `config.json` (a field the run predates takes its default;
+    one since removed is ignored).
+
+    Raises:
+        ConfigError: a saved value does not fit its field.
+    """
+    hints = typing.get_type_hints(config_class)
+    return config_class(**{f.name: from_json_value(hints[f.name], values[f.name])
+                           for f in dataclasses.fields(config_class) if f.name in values})
+
+
+def read_run(run_dir: Path, recipe_name: str) -> dict | None:
+    """The `config.json` of the run in `run_dir` ({"recipe", "preset", "config", "plan"}), or
+    None for a new run. Imports no TensorFlow, so a resume's flag errors answer at once.
+
+    Raises:
+        ConfigError: `run_dir` is a file, or holds no zoo run config, or another recipe's run.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {run_dir} is a file: give a folder (new or from an earlier run)")
+    path = run_dir / "config.json"
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        saved["config"] = dict(saved["config"])
+        recipe = saved["recipe"]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ConfigError(f"{path} is not a zoo run config: choose another --run-dir") from None
+    if recipe != recipe_name:
+        raise ConfigError(f"--run-dir {run_dir} holds a {recipe!r} run, not {recipe_name!r}: "
+                          "choose another --run-dir")
+    return saved
+
+
 def changed_fields(config: TrainConfig, saved: dict, ignore: tuple[str, ...] = ("epochs",)) -> list[str]:
     """`--flag OLD -> NEW` for each field whose value differs from a saved `config.json` dict."""
     now = json.loads(json.dumps(config.to_dict()))

@@ -44,7 +44,7 @@ def size_to_minutes(recipe: Recipe, config: TrainConfig, strategy: tf.distribute
     with strategy.scope():
         built = build(recipe, config)
     model = built.model
-    iterator = iter(distribute(strategy, built.train_data))
+    iterator = iter(distribute(strategy, built.batches_from(0)))
     phase_of = getattr(model, "begin_step", lambda step: None)
     counts = collections.Counter(phase_of(step) for step in range(config.total_steps))
     per_step = {}

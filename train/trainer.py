@@ -23,11 +23,15 @@ true mean over the global batch on any number of replicas:
    value is the loss to differentiate: gradients are summed over replicas. The trainer sums
    the shares over replicas; epoch values are means over steps weighted by batch size.
 
+TensorBoard and `metrics.csv` get these values every `log_every` steps and after every epoch;
+the progress line shows their means since the previous log step (`train.progress`).
+
 ## The data contract (what makes resume exact)
 `train_data` is an endless stream whose batch k depends only on the config (its seed), not on
 time or on earlier runs: seeded shuffles and stateless random ops. Resuming at step k skips
-k batches, so a run killed at any moment (even by SIGKILL) and restarted ends with the same
-weights as an uninterrupted run. Randomness inside a step must come from the step counter
+k batches (or asks a callable `train_data` for the batches from k on, which streamed pipelines
+use to skip without decoding), so a run killed at any moment (even by SIGKILL) and restarted
+ends with the same weights as an uninterrupted run. Randomness inside a step must come from the step counter
 (e.g. stateless ops seeded by the optimizer's iterations), never from Python or global state.
 
 ## Failures
@@ -54,10 +58,9 @@ import math
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +68,8 @@ import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
-from train.config import ConfigError, TrainConfig, changed_fields
+from train.config import ConfigError, TrainConfig, changed_fields, read_run
+from train.progress import MetricsFile, ProgressLine, RecentMeans, epoch_of
 from train.recipes import Recipe
 from train.strategy import is_chief, make_strategy, resolve_precision
 
@@ -75,9 +79,17 @@ class Built:
     """What a recipe's `build(config)` returns (called inside the strategy scope)."""
 
     model: keras.Model  # compiled; owns train_step, test_step and its optimizers
-    train_data: tf.data.Dataset  # endless batches of the global batch size
+    # Endless batches of the global batch size, or `start -> those batches from batch start on`
+    # for pipelines that can jump ahead without making the skipped batches (streamed files).
+    train_data: tf.data.Dataset | Callable[[int], tf.data.Dataset]
     val_data: tf.data.Dataset | None = None  # finite batches; test_step after every epoch -> epoch/val_*
     callbacks: list[keras.callbacks.Callback] = field(default_factory=list)  # may log with tf.summary
+
+    def batches_from(self, start: int) -> tf.data.Dataset:
+        """The training batches from batch `start` on (batch k of a resumed run is batch k)."""
+        if callable(self.train_data):
+            return self.train_data(start)
+        return self.train_data.skip(start)
 
 
 class Diverged(RuntimeError):
@@ -141,20 +153,10 @@ def _number(value) -> float:
 
 def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> None:
     """Raise a ConfigError unless `run_dir` is new or holds a run of this recipe and config."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--run-dir {run_dir} is a file: give a folder (new or from an earlier run)")
-    saved_path = run_dir / "config.json"
-    if not saved_path.exists():
+    saved = read_run(run_dir, recipe.name)
+    if saved is None:
         return
-    try:
-        saved = json.loads(saved_path.read_text())
-        saved_recipe, saved_config = saved["recipe"], dict(saved["config"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise ConfigError(f"{saved_path} is not a zoo run config: choose another --run-dir") from None
-    if saved_recipe != recipe.name:
-        raise ConfigError(f"--run-dir {run_dir} holds a {saved_recipe!r} run, not {recipe.name!r}: "
-                          "choose another --run-dir")
-    changed = changed_fields(config, saved_config)
+    changed = changed_fields(config, saved["config"])
     if changed:
         raise ConfigError(f"--run-dir {run_dir} was started with other settings ({'; '.join(changed)}): "
                           "resume with the same flags (only --epochs may change) or choose another --run-dir")
@@ -274,11 +276,13 @@ class _StopSignals:
 # ----------------------------------------------------------------------------- the loop
 
 def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: str = "auto",
-          verbose: bool = True) -> keras.Model:
+          verbose: bool = True, preset: str | None = None) -> keras.Model:
     """Train `recipe` with `config` into `run_dir` (resuming if it holds a checkpoint).
 
-    The chief writes `run_dir/config.json`, `logs/`, `checkpoints/` and, at the end,
-    `model.keras`; other workers write to a temporary folder. Returns the trained model.
+    The chief writes `run_dir/config.json` (with `preset`, the name of the preset `config`
+    came from, so that `--run-dir` alone resumes it), `logs/`, `metrics.csv` (`train.progress`),
+    `checkpoints/` and, at the end, `model.keras`; other workers write to a temporary folder.
+    Returns the trained model.
 
     Raises:
         Interrupted: SIGINT or SIGTERM arrived; a checkpoint was saved (except under
@@ -303,7 +307,7 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     keras.utils.set_random_seed(config.seed)  # the same weights whether or not sizing built a model
     work_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="zoo-worker-"))
     try:
-        return _Loop(recipe, requested, config, distribution, run_dir, work_dir, chief, verbose).run()
+        return _Loop(recipe, requested, config, distribution, run_dir, work_dir, chief, verbose, preset).run()
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -339,7 +343,7 @@ def _sized(recipe: Recipe, config: TrainConfig, strategy, verbose: bool) -> Trai
 class _Loop:
     """One training run; split into small methods so each part reads on its own."""
 
-    def __init__(self, recipe, requested, config, distribution, run_dir, work_dir, chief, verbose):
+    def __init__(self, recipe, requested, config, distribution, run_dir, work_dir, chief, verbose, preset=None):
         self.recipe, self.config, self.strategy = recipe, config, distribution
         self.run_dir, self.work_dir, self.chief, self.verbose = run_dir, work_dir, chief, verbose and chief
         with distribution.scope():
@@ -356,7 +360,7 @@ class _Loop:
             asked, trained = requested.to_dict(), config.to_dict()
             plan = {name: value for name, value in trained.items() if asked[name] != value and name != "epochs"}
             write_atomic(run_dir / "config.json", json.dumps(
-                {"recipe": recipe.name, "config": asked, "plan": plan}, indent=2) + "\n")
+                {"recipe": recipe.name, "preset": preset, "config": asked, "plan": plan}, indent=2) + "\n")
         # Every model variable by position (trainable or not, e.g. batch-norm statistics),
         # each declared optimizer with its slots, and the global step.
         self.checkpoint = tf.train.Checkpoint(model_variables=list(self.model.variables), step=self.step,
@@ -410,12 +414,16 @@ class _Loop:
             getattr(callback, hook)(*args)
 
     def write_scalars(self, prefix: str, logs: dict, step: int) -> None:
+        """Scalars `prefix/name` (with `train`, also `learning_rate/*`) into TensorBoard and metrics.csv."""
+        scalars = {f"{prefix}/{name}": value for name, value in logs.items()}
+        if prefix == "train":
+            scalars.update({f"learning_rate/{name}": _number(optimizer.learning_rate)
+                            for name, optimizer in self.optimizers.items()})
         with self.writer.as_default(step=step):
-            for name, value in logs.items():
-                tf.summary.scalar(f"{prefix}/{name}", value)
-            if prefix == "train":
-                for name, optimizer in self.optimizers.items():
-                    tf.summary.scalar(f"learning_rate/{name}", _number(optimizer.learning_rate))
+            for tag, value in scalars.items():
+                tf.summary.scalar(tag, value)
+        if self.metrics_file:
+            self.metrics_file.write(step, epoch_of(step, self.config.steps_per_epoch), scalars)
 
     def write_histograms(self, step: int) -> None:
         """Every trainable weight's distribution, once per epoch, named `weights/<layer>/<path>`."""
@@ -452,11 +460,11 @@ class _Loop:
         start = self.restore()
         if start == 0:
             self.write_hparams()
-        iterator = iter(distribute(self.strategy, self.built.train_data.skip(start)))  # batch k is batch k
-        interval = 0.05 if sys.stdout.isatty() else 5.0  # keep logs small when piped to a file
-        progress = keras.utils.Progbar(self.config.total_steps, interval=interval) if self.verbose else None
-        if progress and start:
-            progress.update(start)
+        iterator = iter(distribute(self.strategy, self.built.batches_from(start)))  # batch k is batch k
+        config = self.config  # the bar: recent means on a terminal; plain lines in a file or pipe
+        progress = (ProgressLine(config.total_steps, config.steps_per_epoch, config.epochs, start)
+                    if self.verbose else None)
+        self.metrics_file = MetricsFile(self.run_dir / "metrics.csv", start) if self.chief else None
         self.notify("on_train_begin")
         with self.signals:
             for epoch in range(start // self.config.steps_per_epoch, self.config.epochs):
@@ -488,6 +496,7 @@ class _Loop:
         """Steps to the end of `epoch`; then validation, callbacks, epoch scalars and a checkpoint."""
         config, means = self.config, MeanLogs(self.model)
         self.model.reset_metrics()
+        recent = RecentMeans(self.model)  # the progress line's values: means since the last log step
         self.notify("on_epoch_begin", epoch)
         step, logs = int(self.step.numpy()), {}
         while step < (epoch + 1) * config.steps_per_epoch:
@@ -501,8 +510,10 @@ class _Loop:
                 self.write_scalars("train", logs, step)
             if step % config.checkpoint_every == 0:
                 self.save_checkpoint()
+            recent.add(logs, examples)  # read on every worker: under multi_worker reading a tracker is collective
+            shown = recent.read(logs) if step % config.log_every == 0 else None
             if progress:
-                progress.update(step, list(logs.items()))
+                progress.update(step, shown)
             self.stop_if_signalled()
         logs = means.read()  # epoch means
         logs.update(self.validate())
@@ -510,9 +521,8 @@ class _Loop:
             self.notify("on_epoch_end", epoch, logs)  # callbacks may add to logs
         self.write_scalars("epoch", logs, step)
         self.write_histograms(step)
-        if self.verbose and any(name.startswith("val_") for name in logs):
-            print(f"\nepoch {epoch + 1}/{config.epochs}: " + ", ".join(
-                f"{name} {value:.4g}" for name, value in logs.items() if name.startswith("val_")))
+        if progress:
+            progress.epoch_end(step, epoch, logs)
         self.writer.flush()
         self.save_checkpoint()
         self.stop_if_signalled()

@@ -3,9 +3,9 @@
 Importing `zoo` registers every layer and model for `keras.saving.load_model`.
 """
 
-import os
+from zoo.quiet import import_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (python -m zoo)
+import_tensorflow()  # first: TensorFlow without its C++ start-up noise (zoo/quiet.py)
 
 from zoo import evaluation, layers, models  # noqa: E402, F401  (layers, models: registers serializable classes)
 from zoo.errors import UserError  # noqa: E402

@@ -11,6 +11,9 @@
     python -m zoo explain MODEL --embed DATA -o OUT [--limit N] [--seed S] [--json]
 
 MODEL is a `.keras` file or a run directory holding `model.keras` (loaded in Keras safe mode).
+TensorFlow's C++ log (start-up lines such as `I0000 ... oneDNN custom operations are on`) is kept
+off stderr; every command takes `--verbose` to show it, and a TF_CPP_MIN_LOG_LEVEL set in the
+environment is used as given (zoo/quiet.py).
 
 `eval` picks the evaluation the model supports (table in zoo/cli/eval.py). For
 super-resolution: HR cropped to a multiple of the scale, LR by antialiased bicubic, PSNR/SSIM on
@@ -86,6 +89,8 @@ def _add_eval(commands) -> None:
                     "header name or 0-based index (default: text tables a column named label/class/..., "
                     "else column 0; numeric tables the last column)")
     ev.add_argument("--scale", type=int, help="evaluation scale (default and only choice: the model's)")
+    ev.add_argument("--lr-data", help="SR: real low-resolution images matching --data by file name "
+                    "(0001.png or DIV2K's 0001x4.png) or, for .npy/.npz, by index; default: bicubic of --data")
     ev.add_argument("--k", type=int, help="importance samples per image for a VAE's IW-NLL "
                     "(default: the model family's, printed with the result)")
     ev.add_argument("--samples", type=int, help="generated samples for the Frechet classifier "
@@ -171,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_eval, _add_upscale, _add_sample, _add_predict, _add_explain):
         add(commands)
+    for each in (parser, *commands.choices.values()):  # acted on at import, by zoo/quiet.py
+        each.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="also print TensorFlow's own C++ log on stderr (quiet by default; "
+                          "TF_CPP_MIN_LOG_LEVEL in the environment is used as given)")
     return parser
 
 

@@ -48,5 +48,7 @@ print(json.dumps({
     "replicas": [n1, n2],
     "max_weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights1, weights2)),
     "min_weight_change": min(float(np.abs(a - b).max()) for a, b in zip(initial, weights1)),
+    "weight_changes": [float(np.abs(a - b).max()) for a, b in zip(initial, weights1)],  # per weight
+    "weight_diffs": [float(np.abs(a - b).max()) for a, b in zip(weights1, weights2)],
     "losses_1": losses1, "losses_2": losses2,
 }))

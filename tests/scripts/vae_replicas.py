@@ -25,7 +25,7 @@ def run(strategy_name: str, weights, batch, conditional: bool):
     strategy = make_strategy(strategy_name)
     with strategy.scope():
         model = VAE.create((8, 8, 1), 3, 4, 1, num_classes=3 if conditional else 0, seed=5)
-        model.compile(keras.optimizers.SGD(0.01))  # updates linear in the gradients (see replicas.py)
+        model.compile(keras.optimizers.SGD(0.1))  # updates linear in the gradients (see replicas.py)
         model.optimizer.build(model.trainable_variables)
     if weights is not None:
         model.set_weights(weights)
@@ -49,4 +49,6 @@ print(json.dumps({
     "replicas": [n1, n2],
     "max_weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights1, weights2)),
     "min_weight_change": min(float(np.abs(a - b).max()) for a, b in zip(initial, weights1)),
+    "weight_changes": [float(np.abs(a - b).max()) for a, b in zip(initial, weights1)],  # per weight
+    "weight_diffs": [float(np.abs(a - b).max()) for a, b in zip(weights1, weights2)],
     "logs_1": logs1, "logs_2": logs2}))

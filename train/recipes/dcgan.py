@@ -5,6 +5,10 @@ Radford et al. 2016 (https://arxiv.org/abs/1511.06434); WGAN-GP: Gulrajani et al
 (the discriminator on held-out real images) uses the test split. After every epoch
 TensorBoard gets a grid of samples from one fixed noise batch and the Frechet classifier
 distance (zoo.evaluation.frechet, not FID) of samples against the training images.
+
+Training images from a folder (or an .npy/.npz array) are kept in memory when they fit the
+cache budget, else streamed from disk (`--cache`; `zoo.data.stream`): the same batches either
+way. Validation images (at most `--val-limit`) are always read into memory.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ class Config(TrainConfig):
     log_every: int = 25
     checkpoint_every: int = 500
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "float32"  # bf16 is no faster at this size
-    data: str = "assets:mnist"  # a folder of images (any size/mode), an idx file, tfds:NAME or assets:NAME
+    data: str = "assets:mnist"  # a folder of images (any size/mode), .npy/.npz, an idx file, tfds:NAME or assets:NAME
     val_data: str = ""  # validation images (test split); empty: the test split of --data
+    cache: str = "auto"  # decoded images in memory: auto (when within 256 MiB), on, off (stream from disk)
     limit: int = 0  # at most this many training images (0: all)
     val_limit: int = 10000  # held-out images the discriminator scores after every epoch
     image_size: int = 28  # height = width of the generated images: s * 2**k, s in 4..8 (28, 32, 64, ...)
@@ -67,6 +72,7 @@ class Config(TrainConfig):
         for name in ("beta_1", "beta_2"):
             self.require(name, getattr(self, name) == -1 or 0 <= getattr(self, name) < 1, "in [0, 1), or -1")
         self.require("fcd_samples", self.fcd_samples == 0 or self.fcd_samples >= 2, "0 (off) or at least 2")
+        self.require("cache", self.cache in ("auto", "on", "off"), "auto, on or off")
         self.require("d_norm", not (self.loss == "wgan-gp" and self.d_norm == "batch"),
                      "layer, none or auto with --loss wgan-gp (batch norm breaks the per-example gradient penalty)")
 
@@ -125,6 +131,30 @@ def _load(config: Config, source: str, split: str, limit: int | None):
     return np.round(images).astype(np.uint8), labels, names
 
 
+def _training_images(config: Config):
+    """uint8 training images `(N, S, S, C)`: in memory, or streamed from disk (`--cache`)."""
+    from zoo.data.stream import open_images
+
+    size = (config.image_size, config.image_size)
+    return open_images(config.data, "train", config.channels, size, None, config.limit or None, config.cache)
+
+
+def _scaled(images):
+    """uint8 images -> float32 in [-1, 1]."""
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def _training_batches(train, batch: int, seed: int, conditional: bool):
+    """`start -> endless shuffled batches of images in [-1, 1] (and labels)` from batch start on."""
+    import tensorflow as tf
+
+    batches = train.batches(batch, seed, conditional)
+    scale = (lambda x, y: (_scaled(x), y)) if conditional else _scaled
+    return lambda start: batches(start).map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _dataset(images, labels, batch: int, seed: int | None = None):
     """Batches of `(images in [-1, 1], labels)` or images: shuffled and endless when `seed` is set."""
     import tensorflow as tf
@@ -132,15 +162,16 @@ def _dataset(images, labels, batch: int, seed: int | None = None):
     data = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
     if seed is not None:
         data = data.shuffle(len(images), seed=seed).repeat()
-    scale = lambda x: tf.cast(x, tf.float32) / 127.5 - 1.0  # noqa: E731
     data = data.batch(batch, drop_remainder=seed is not None)
-    data = data.map(scale if labels is None else lambda x, y: (scale(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    data = data.map(_scaled if labels is None else lambda x, y: (_scaled(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def frechet_reference(config: Config, images):
-    """`(scorer, training-set statistics)`, or `(None, None)` with a printed note when the
-    FCD is off or the shipped classifier does not fit the data's image shape."""
+def frechet_reference(config: Config, train):
+    """`(scorer, training-set statistics)` over the first `fcd_train_images` training images
+    (`zoo.data.stream.Images`; streamed ones decoded once, at the classifier's small size), or
+    `(None, None)` with a printed note when the FCD is off or the shipped classifier does not
+    fit the data's image shape."""
     if not config.fcd_samples:
         return None, None
     from zoo.errors import UserError
@@ -151,11 +182,11 @@ def frechet_reference(config: Config, images):
     except UserError as error:
         print(f"dcgan: no Frechet classifier distance ({error})")
         return None, None
-    if tuple(images.shape[1:]) != scorer.image_shape:
+    if tuple(train.shape) != scorer.image_shape:
         print(f"dcgan: no Frechet classifier distance: its classifier takes {scorer.image_shape} "
-              f"images, this data is {tuple(images.shape[1:])}")
+              f"images, this data is {tuple(train.shape)}")
         return None, None
-    return scorer, scorer.statistics(images[:config.fcd_train_images])
+    return scorer, scorer.statistics(train.read(range(min(config.fcd_train_images, len(train)))))
 
 
 def build(config: Config):
@@ -167,17 +198,17 @@ def build(config: Config):
     from zoo.errors import UserError
     from zoo.models import DCGAN, build_dcgan_discriminator, build_dcgan_generator
 
-    images, labels, names = _load(config, config.data, "train", config.limit or None)
+    train = _training_images(config)
+    labels, names = train.labels, train.names
     if config.conditional and labels is None:
         raise UserError(f"--conditional needs labelled data, and {config.data} has none: use idx files, "
-                        "tfds:NAME or a folder with one subfolder of images per class")
+                        "an .npz with labels, tfds:NAME or a folder with one subfolder of images per class")
     classes = (len(names) if names else int(labels.max()) + 1) if config.conditional else 0
-    labels = labels if config.conditional else None
     val_source = config.val_data or config.data
     val_images, val_labels, _ = _load(config, val_source, "test", config.val_limit)
     if config.conditional and val_labels is None:
         raise UserError(f"--conditional needs labelled validation data, and {val_source} has none: "
-                        "pass --val-data with labels (idx files, tfds:NAME or class subfolders)")
+                        "pass --val-data with labels (idx files, .npz with labels, tfds:NAME or class subfolders)")
     norm = ("layer" if config.loss == "wgan-gp" else "batch") if config.d_norm == "auto" else config.d_norm
     generator = build_dcgan_generator(config.latent_size, config.image_size, config.channels, config.g_width,
                                       classes)
@@ -187,12 +218,12 @@ def build(config: Config):
     g_lr, d_lr, beta_1, beta_2 = config.optimizer_settings()
     model.compile(g_optimizer=keras.optimizers.Adam(g_lr, beta_1, beta_2),
                   d_optimizer=keras.optimizers.Adam(d_lr, beta_1, beta_2))
-    scorer, reference = frechet_reference(config, images)
+    scorer, reference = frechet_reference(config, train)
     evaluation = EpochEvaluation(fixed_noise_evaluation(config.grid_samples, scorer, reference, config.fcd_samples),
                                  prefix="samples", description="the same noise every epoch")
-    train = _dataset(images, labels, config.batch_size * model.n_critic, config.seed)
+    batches = _training_batches(train, config.batch_size * model.n_critic, config.seed, config.conditional)
     val = _dataset(val_images, val_labels if config.conditional else None, config.batch_size)
-    return Built(model, train, val, [evaluation])
+    return Built(model, batches, val, [evaluation])
 
 
 RECIPE = Recipe(

@@ -25,8 +25,12 @@ class Config(TrainConfig):
     steps_per_epoch: int = 1000
     batch_size: int = 16
     checkpoint_every: int = 1000
-    data: str = "assets:sr/T91"  # training images: a folder (PNG/JPEG/BMP), tfds:NAME[/CONFIG] or assets:NAME (embedded)
-    val_data: str = "assets:sr/Set5"  # validation images (folder, tfds:NAME validation split, or assets:NAME)
+    data: str = "assets:sr/T91"  # training images: a folder (PNG/JPEG/BMP), .npy/.npz, tfds:NAME[/CONFIG] or assets:NAME (embedded)
+    val_data: str = "assets:sr/Set5"  # validation images (folder, .npy/.npz, tfds:NAME validation split, or assets:NAME)
+    lr_data: str = ""  # real LR images matching --data (0001.png <-> 0001.png or 0001x4.png; arrays by index); empty: bicubic
+    val_lr_data: str = ""  # real LR images matching --val-data; empty: bicubic of --val-data
+    channels: int = 3  # 3: RGB; 1: gray, colour images as their BT.601 Y (Cb, Cr by bicubic when upscaling)
+    cache: str = "auto"  # decoded training images in memory: auto (when within 256 MiB), on, off (stream from disk)
     scale: int = 4  # upscaling factor: 2, 3 or 4
     crop_size: int = 64  # HR training crop in pixels (LR crop = crop_size / scale)
     filters: int = 64  # generator width
@@ -58,6 +62,8 @@ class Config(TrainConfig):
         for name in ("pixel_weight", "content_weight", "adversarial_weight"):
             self.require(name, getattr(self, name) >= 0, "0 or more")
         self.require("ema", 0 <= self.ema < 1, "in [0, 1)")
+        self.require("channels", self.channels in (1, 3), "1 (gray / Y) or 3 (RGB)")
+        self.require("cache", self.cache in ("auto", "on", "off"), "auto, on or off")
 
 
 PRESETS = {
@@ -136,23 +142,24 @@ def build(config: Config):
 
     from train.callbacks import EpochEvaluation
     from train.trainer import Built
-    from zoo.data import sr_eval_dataset, sr_eval_images, sr_train_dataset
+    from zoo.data import sr_eval_dataset, sr_eval_images, sr_train_batches
     from zoo.models import SRGAN, build_sr_discriminator, build_sr_generator
 
-    generator = build_sr_generator(config.scale, config.filters, config.blocks, config.residual_scale)
-    discriminator = build_sr_discriminator(config.d_filters, config.d_stages)
+    generator = build_sr_generator(config.scale, config.filters, config.blocks, config.residual_scale,
+                                   channels=config.channels)
+    discriminator = build_sr_discriminator(config.d_filters, config.d_stages, channels=config.channels)
     model = SRGAN(generator, discriminator, config.scale, config.pretrain_steps, config.pixel_weight,
                   config.content_weight, config.adversarial_weight, vgg19_weights(config.vgg_weights))
     ema = dict(use_ema=True, ema_momentum=ema_momentum(config)) if config.ema else {}
     model.compile(g_optimizer=keras.optimizers.Adam(generator_schedule(config), **ema),
                   d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=0.5))
     print(f"gan_superres: content loss in the GAN phase: {model.content_loss_used}")
-    data = sr_train_dataset(config.data, config.crop_size, config.scale, config.batch_size,
-                            config.seed)
-    images = sr_eval_images(config.val_data, config.scale)[:config.val_images]
+    data = sr_train_batches(config.data, config.crop_size, config.scale, config.batch_size, config.seed,
+                            lr_source=config.lr_data or None, channels=config.channels, cache=config.cache)
+    images = sr_eval_images(config.val_data, config.scale, config.val_lr_data or None)[:config.val_images]
     validation = EpochEvaluation(sr_validation(images, config.scale), description="bicubic | model | ground truth")
     replicas = tf.distribute.get_strategy().num_replicas_in_sync  # build runs in the strategy scope
-    return Built(model, data, sr_eval_dataset(images, config.scale, copies=replicas), [validation])
+    return Built(model, data, sr_eval_dataset(images, config.scale, replicas, config.channels), [validation])
 
 
 RECIPE = Recipe(

@@ -5,6 +5,10 @@ the embedded MNIST, trained on its 60k training images with dynamic binarization
 Bernoulli(pixel) sample every step) and validated on its 10k test images, binarized once by
 sampling with a fixed seed (the IWAE convention, Burda et al. 2016). Score a run with
 `python -m zoo eval RUN_DIR` (test ELBO and importance-weighted NLL in nats).
+
+Training images from a folder (or an .npy/.npz array) are kept in memory when they fit the
+cache budget, else streamed from disk (`--cache`; `zoo.data.stream`): the same batches either
+way. Validation images (at most `--val-limit`) are always read into memory.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from train.config import TrainConfig
 from train.recipes import Recipe
 
 VAL_BINARIZATION_SEED = 0  # held-out images are binarized once with this seed, as `zoo eval` does by default
+OUTPUT_BIAS_SAMPLE = 1000  # streamed training images whose mean pixel sets the decoder's initial output
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,9 @@ class Config(TrainConfig):
     checkpoint_every: int = 1000
     log_every: int = 50
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "float32"  # likelihoods in float32 (bf16 is faster on AMX CPUs)
-    data: str = "assets:mnist"  # training images (train split): a folder, idx file(s), tfds:NAME or assets:NAME
+    data: str = "assets:mnist"  # training images (train split): folder, .npy/.npz, idx file(s), tfds:NAME, assets:NAME
     val_data: str = ""  # validation images (test split); empty: the test split of --data
+    cache: str = "auto"  # decoded images in memory: auto (when within 256 MiB), on, off (stream from disk)
     limit: int = 0  # use at most this many training images (0: all)
     val_limit: int = 10000  # validation images scored by test_step after every epoch
     image_size: int = 28  # images are resized to image_size x image_size (a multiple of 4)
@@ -55,6 +61,7 @@ class Config(TrainConfig):
         for name in ("depth", "limit", "warmup_steps", "encoder_width"):
             self.require(name, getattr(self, name) >= 0, "0 or more")
         self.require("encoder_depth", self.encoder_depth >= -1, "-1 (--depth) or more")
+        self.require("cache", self.cache in ("auto", "on", "off"), "auto, on or off")
         for name in ("beta", "learning_rate", "gaussian_scale"):
             self.require(name, getattr(self, name) > 0, "positive")
 
@@ -77,19 +84,28 @@ def _load(config: Config, source: str, split: str, limit: int):
     return load_images(source, split, config.channels, size, (0.0, 1.0), limit or None)
 
 
+def _training_images(config: Config):
+    """The training images in [0, 1]: in memory, or streamed from disk (`--cache`)."""
+    from zoo.data.stream import open_images
+
+    size = (config.image_size, config.image_size)
+    return open_images(config.data, "train", config.channels, size, (0.0, 1.0), config.limit or None, config.cache)
+
+
 def _checked(config: Config, images, labels, names, source: str):
-    """Refuse data the likelihood cannot model and conditional training without labels."""
+    """Refuse data the likelihood cannot model and conditional training without labels.
+    `images` None: streamed 8-bit pixels scaled to [0, 1], in range by construction."""
     from zoo.errors import UserError
     from zoo.models.vae import check_unit_range
 
-    if config.likelihood == "bernoulli":
+    if config.likelihood == "bernoulli" and images is not None:
         try:
             check_unit_range(images, f"--data {source}")
         except ValueError as error:
             raise UserError(str(error)) from None
     if config.conditional and labels is None:
         raise UserError(f"--conditional needs labelled data, but {source} has no labels: pass "
-                        "class subfolders, idx files with labels or a TFDS dataset with a label")
+                        "class subfolders, idx files with labels, an .npz with labels or a TFDS dataset with a label")
     return images, labels, len(names) if config.conditional else 0
 
 
@@ -100,14 +116,11 @@ def _binarized(config: Config, images):
     return binarize(images, VAL_BINARIZATION_SEED) if config.likelihood == "bernoulli" else images
 
 
-def _dataset(images, labels, batch_size: int, seed: int | None, conditional: bool):
+def _val_dataset(images, labels, batch_size: int, conditional: bool):
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((images, labels) if conditional else images)
-    if seed is None:
-        return data.batch(batch_size).prefetch(2)
-    data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()
-    return data.batch(batch_size, drop_remainder=True).prefetch(4)
+    return data.batch(batch_size).prefetch(2)
 
 
 def schedule(config: Config):
@@ -119,15 +132,17 @@ def schedule(config: Config):
         alpha=0.01, warmup_target=config.learning_rate if warmup > 0 else None, warmup_steps=max(0, warmup))
 
 
-def _output_bias(config: Config, images) -> float:
-    """The decoder's initial output: the mean training pixel (its logit for Bernoulli)."""
+def _output_bias(config: Config, train) -> float:
+    """The decoder's initial output: the mean training pixel (its logit for Bernoulli), over all
+    images in memory, or over 1,000 spread evenly over a streamed set."""
     import math
 
+    images = train.array if train.in_memory else train.sample(OUTPUT_BIAS_SAMPLE)
     mean = min(max(float(images.mean()), 1e-3), 1 - 1e-3)
     return math.log(mean / (1 - mean)) if config.likelihood == "bernoulli" else mean
 
 
-def _model(config: Config, classes: int, images):
+def _model(config: Config, classes: int, train):
     """The VAE: an encoder of `encoder_width`/`encoder_depth`, a decoder of `width`/`depth`."""
     from zoo.models import VAE
     from zoo.models.vae_networks import build_vae_decoder, build_vae_encoder
@@ -136,7 +151,7 @@ def _model(config: Config, classes: int, images):
     encoder = build_vae_encoder(shape, config.latent_size, config.encoder_width or config.width,
                                 config.depth if config.encoder_depth < 0 else config.encoder_depth, classes)
     decoder = build_vae_decoder(shape, config.latent_size, config.width, config.depth, classes, config.likelihood,
-                                _output_bias(config, images))
+                                _output_bias(config, train))
     return VAE(encoder, decoder, beta=config.beta, likelihood=config.likelihood,
                gaussian_scale=config.gaussian_scale, seed=config.seed)
 
@@ -150,18 +165,19 @@ def build(config: Config):
     from zoo.evaluation.vae import vae_embedding, vae_evaluation
 
     val_source = config.val_data or config.data
-    images, labels, classes = _checked(config, *_load(config, config.data, "train", config.limit), config.data)
+    train = _training_images(config)
+    _, _, classes = _checked(config, train.array, train.labels, train.names, config.data)
     val_images, val_labels, _ = _checked(config, *_load(config, val_source, "test", config.val_limit), val_source)
     val_images = _binarized(config, val_images)
-    model = _model(config, classes, images)
+    model = _model(config, classes, train)
     model.compile(keras.optimizers.Adam(schedule(config)))
     shown = slice(0, config.projector_images)
     val_shown = None if val_labels is None else val_labels[shown]
     callbacks = [EpochEvaluation(vae_evaluation(val_images[shown], val_shown), prefix="vae",
                                  description="reconstructions: input | output pairs"),
                  EmbeddingProjector(vae_embedding(val_images[shown], val_shown))]
-    return Built(model, _dataset(images, labels, config.batch_size, config.seed, config.conditional),
-                 _dataset(val_images, val_labels, config.batch_size, None, config.conditional), callbacks)
+    return Built(model, train.batches(config.batch_size, config.seed, config.conditional),
+                 _val_dataset(val_images, val_labels, config.batch_size, config.conditional), callbacks)
 
 
 RECIPE = Recipe(

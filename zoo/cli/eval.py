@@ -61,10 +61,10 @@ def _run_sr(model: Any, args: argparse.Namespace) -> dict:
     if args.scale is not None and args.scale != model.scale:
         raise UserError(f"--scale {args.scale} does not match the model, which upscales x{model.scale}: "
                         f"drop --scale or pass --scale {model.scale}")
-    images = sr_eval_images(args.data, model.scale)
+    images = sr_eval_images(args.data, model.scale, args.lr_data)
     scores = evaluate_sr(model, images, model.scale, args.tile, args.overlap,
                          progress=lambda items: progress(items, "eval", lambda item: item[0]))
-    return {**scores, "data": args.data}
+    return {**scores, "data": args.data, "lr_data": args.lr_data, "channels": getattr(model, "channels", 3)}
 
 
 def _sr_table(report: dict, args: argparse.Namespace) -> str:
@@ -73,6 +73,10 @@ def _sr_table(report: dict, args: argparse.Namespace) -> str:
     head = (f"x{report['scale']} super-resolution of {report['n_images']} image(s) from "
             f"{report['data']} by {args.model}\n(PSNR/SSIM on BT.601 studio-range Y, gray images "
             f"on their values, {report['scale']} pixels shaved per side)\n")
+    if report.get("lr_data"):
+        head += f"(LR images from {report['lr_data']}; bicubic upscales them)\n"
+    if report.get("channels") == 1:
+        head += "(a one-channel model: it upscales the Y channel, and is scored on it)\n"
     lines = [f"{'image':<{width}}  {'PSNR-Y':>7} {'SSIM-Y':>7}  {'bicubic PSNR-Y':>14} {'SSIM-Y':>7}"]
     mean = {"name": "mean", "model": report["model"], "bicubic": report["bicubic"]}
     for row in [*report["images"], mean]:

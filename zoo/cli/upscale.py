@@ -2,7 +2,8 @@
 
 Images are cut into overlapping tiles (`--tile`, `--overlap`), so memory stays bounded; the
 image mode is kept (RGB, RGBA, L, LA; other modes become RGB, RGBA or L; alpha is upscaled by
-bicubic). Every input and output is checked before the first image is written, and an output
+bicubic). A one-channel model upscales gray images, and the Y channel of colour ones (Cb, Cr
+by bicubic). Every input and output is checked before the first image is written, and an output
 that is one of the inputs is refused.
 """
 
@@ -72,8 +73,13 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwriting(outputs, args.inputs)
     _check_inputs(args.inputs, outputs)  # nothing is written if any input is bad
     jobs = list(zip(args.inputs, outputs, strict=True))
+    told = False
     for source, target in progress(jobs, "upscale", lambda job: job[0]):
         image = read_image(source)
+        if getattr(model, "channels", 3) == 1 and image.shape[-1] >= 3 and not told:
+            say(f"{args.model} is a one-channel model: it upscales the Y channel (BT.601) of colour "
+                "images; Cb and Cr are upscaled by bicubic, as in SR papers")
+            told = True
         result = upscale_image(model, image, args.tile, args.overlap)
         write_image(target, result)
         say(f"{source} ({image.shape[1]}x{image.shape[0]}) -> {target} "

@@ -2,26 +2,38 @@
 
 A source is `assets:NAME`, a folder with MNIST idx files, one idx images file, a folder of
 images (flat, or `root/<label>/*.png` class subfolders, optionally under `root/train` and
-`root/test`), or `tfds:NAME[/CONFIG]` (prepared TFDS data only: nothing is ever downloaded).
+`root/test`), an `.npy` / `.npz` array of images (`zoo.data.arrays`), or `tfds:NAME[/CONFIG]`
+(prepared TFDS data only: nothing is ever downloaded).
+
+Folders and arrays can also be listed without decoding (`list_image_source`): `zoo.data.stream`
+builds training pipelines on that, decoding each image inside tf.data exactly as `load_images`
+does here.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from zoo.data.arrays import is_array_source, load_array, to_uint8_images
 from zoo.data.assets import resolve_source
 from zoo.data.idx import find_mnist_files, read_idx_pair, read_mnist
-from zoo.data.images import MODES_BY_CHANNELS, image_files, read_image_files
+from zoo.data.images import _DECODE_ERRORS, MODES_BY_CHANNELS, _decode, image_files
 from zoo.errors import UserError
 
 TFDS_PREFIX = "tfds:"
 # A requested split -> the TFDS splits tried in order when the dataset lists its splits.
 _TFDS_SPLITS = {"train": ("train",), "test": ("test", "validation"), "validation": ("validation", "test")}
 _IDX_NAME = re.compile(r"idx\d-ubyte$|\.idx$")
+_LABEL_KEYS = ("labels", "y")  # the labels of an .npz array source, tried in order
+_ARRAY_CHUNK = 1024  # array rows converted at a time (bounds the memory of a float array's conversion)
+DECODE_THREADS = max(1, min(8, os.cpu_count() or 1))  # image files decoded at once (PIL releases the GIL)
 
 Loaded = tuple[np.ndarray, np.ndarray | None, list[str] | None]  # images, labels, class names
 
@@ -150,6 +162,38 @@ def _image_files(root: Path, split: str, limit: int | None
     return files, labels, names
 
 
+def _idx_source(path: Path, split: str) -> tuple[Path, Path | None] | None:
+    """The idx images file (and its labels file, if any) of `path` for `split`; None for a
+    folder without idx files."""
+    if path.is_file():
+        if not _IDX_NAME.search(path.name.removesuffix(".gz")):
+            raise UserError(f"{path} is not an image source: pass a folder of images, an .npy / .npz array, an "
+                            "idx images file (*-idx3-ubyte[.gz], *.idx), a folder of MNIST idx files or tfds:NAME")
+        return path, _labels_beside(path)
+    idx = find_mnist_files(path, split) if split in ("train", "test") else None
+    if idx is None and any(_IDX_NAME.search(p.name.removesuffix(".gz")) for p in path.iterdir()):
+        read_mnist(path, split)  # raises, naming the files this split lacks
+    return idx
+
+
+def _array_labels(path: Path, count: int) -> np.ndarray | None:
+    """The int32 labels of an `.npz` array source (its `labels` or `y` array), or None."""
+    if path.suffix.lower() != ".npz":
+        return None
+    try:
+        with np.load(path) as archive:
+            key = next((k for k in _LABEL_KEYS if k in archive.files), None)
+            if key is None or len(archive.files) < 2:  # a lone array is the images
+                return None
+            labels = archive[key]
+    except ValueError as error:  # e.g. an object array (pickles are never loaded)
+        raise UserError(f"cannot read the labels of {path}: {error}") from None
+    if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise UserError(f"{path}: its {key!r} array is {labels.dtype} {labels.shape}, but labels must be one "
+                        f"integer class id >= 0 per image, shape ({count},)")
+    return labels.astype(np.int32)
+
+
 # ----------------------------------------------------------------------------- arrays
 
 def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
@@ -195,6 +239,142 @@ def _stack(images: list[np.ndarray], names: list[str], size: tuple[int, int] | N
     return np.stack(images)
 
 
+def _array_pixels(rows: np.ndarray, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    """Rows of a checked array (uint8, or float in [0, 1], rounded to 8 bits) as uint8
+    `(N, H, W, channels)`, resized to `size`; converted a chunk at a time."""
+    height, width = size if size is not None else rows.shape[1:3]
+    pixels = np.empty((len(rows), height, width, channels), np.uint8)
+    for start in range(0, len(rows), _ARRAY_CHUNK):
+        chunk = to_channels(to_uint8_images(rows[start:start + _ARRAY_CHUNK]), channels)
+        if chunk.shape[1:3] != (height, width):
+            chunk = [_resize(image, (height, width)) for image in chunk]
+        pixels[start:start + len(chunk)] = chunk
+    return pixels
+
+
+def _file_pixels(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    """One image file as `load_images` reads it: `read_image`'s rules, then `_resize`."""
+    image = _decode(path, channels, size)
+    return image if size is None else _resize(image, size)
+
+
+def _reason(path: Path, error: Exception) -> str:
+    return str(error).replace(f"'{path}'", "").replace(str(path), "").strip(" :") or type(error).__name__
+
+
+# ----------------------------------------------------------------------------- listed, not decoded
+
+@dataclass(frozen=True, eq=False)
+class ListedImages:
+    """The images of a folder or an array file, listed but not decoded.
+
+    `rows` are image files (decoded with `read_image`'s rules: EXIF orientation, 16-bit,
+    palettes) or the rows of a checked `(N, H, W, C)` array (memory-mapped for `.npy`).
+    `read` makes one image exactly as `read_all` (and so `load_images`) makes it, so a
+    pipeline that decodes them one at a time sees the same pixels.
+    """
+
+    source: str  # the folder or array file
+    rows: list[Path] | np.ndarray
+    labels: np.ndarray | None  # int32 (N,)
+    names: list[str] | None  # class names (index = label)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def read(self, index: int, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+        """Image `index`: uint8 `(H, W, channels)`, resized to `size` (None: as stored).
+
+        Raises:
+            UserError: the file is unreadable (missing, truncated, not an image).
+        """
+        if isinstance(self.rows, np.ndarray):
+            return _array_pixels(self.rows[index:index + 1], channels, size)[0]
+        path = self.rows[index]
+        try:
+            return _file_pixels(path, channels, size)
+        except _DECODE_ERRORS as error:
+            raise UserError(f"cannot read image {path}: {_reason(path, error)}") from None
+
+    def check_headers(self) -> None:
+        """Open every file's header (not its pixels), in parallel: fail early, naming every file
+        that is not a readable image. (A file damaged after its header fails when decoded.)
+
+        Raises:
+            UserError: naming every unreadable file.
+        """
+        if isinstance(self.rows, np.ndarray):
+            return
+
+        def problem(path: Path) -> str | None:
+            try:
+                with Image.open(path):
+                    return None
+            except _DECODE_ERRORS as error:
+                return f"{path} ({_reason(path, error)})"
+
+        with ThreadPoolExecutor(DECODE_THREADS) as pool:
+            bad = [p for p in pool.map(problem, self.rows) if p is not None]
+        if bad:
+            raise UserError(f"{len(bad)} unreadable image file(s): " + "; ".join(bad))
+
+    def read_all(self, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+        """Every image, uint8 `(N, H, W, channels)`. Files are decoded on parallel threads and
+        each is resized at once, so memory holds the result plus one full-size image per thread.
+
+        Raises:
+            UserError: unreadable files (every one named at once), or images of different
+                sizes without `size`.
+        """
+        if isinstance(self.rows, np.ndarray):
+            return _array_pixels(self.rows, channels, size)
+
+        def decode(path: Path) -> np.ndarray | str:
+            try:
+                return _file_pixels(path, channels, size)
+            except _DECODE_ERRORS as error:
+                return f"{path} ({_reason(path, error)})"
+
+        with ThreadPoolExecutor(DECODE_THREADS) as pool:
+            images = list(pool.map(decode, self.rows))  # in file order
+        bad = [image for image in images if isinstance(image, str)]
+        if bad:
+            raise UserError(f"{len(bad)} unreadable image file(s): " + "; ".join(bad))
+        root = Path(self.source)
+        return _stack(images, [str(f.relative_to(root)) for f in self.rows], None, self.source)
+
+
+def list_image_source(source: str, split: str = "train", limit: int | None = None) -> ListedImages | None:
+    """The images of a folder or `.npy` / `.npz` source, listed (files) or memory-mapped
+    (`.npy`), never decoded; None for the sources `load_images` reads whole (idx files, TFDS).
+
+    Args:
+        source, split, limit: as in `load_images` (an array file has no splits: every split
+            is the whole array; `limit` keeps its first rows).
+
+    Raises:
+        UserError: a missing or empty source, a bad array (`zoo.data.arrays.load_array`) or
+            bad labels in an `.npz`.
+    """
+    _check_arguments(1, None, limit)
+    source = resolve_source(source)
+    if source.startswith(TFDS_PREFIX):
+        return None
+    path = Path(source)
+    if not path.exists():
+        raise UserError(f"data {path} does not exist: pass a folder of images, an .npy / .npz array, an idx "
+                        "file, a folder of MNIST idx files or tfds:NAME")
+    if path.is_file() and is_array_source(path):
+        array = load_array(path)
+        labels = _array_labels(path, len(array))
+        names = None if labels is None else [str(i) for i in range(int(labels.max(initial=0)) + 1)]
+        return ListedImages(str(path), array[:limit], None if labels is None else labels[:limit], names)
+    if _idx_source(path, split) is not None:
+        return None
+    files, labels, names = _image_files(path, split, limit)
+    return ListedImages(str(path), files, None if labels is None else np.array(labels, np.int32), names)
+
+
 # ----------------------------------------------------------------------------- entry point
 
 def load_images(source: str, split: str = "train", channels: int = 1,
@@ -207,13 +387,16 @@ def load_images(source: str, split: str = "train", channels: int = 1,
             ...); one idx images file (its labels file beside it is used when present); a
             folder of images, flat (no labels) or with class subfolders (labels by sorted
             subfolder name), using its `train`/`test` subfolder when it has one (without one,
-            every split reads the same images); or `tfds:NAME[/CONFIG]`, prepared offline.
+            every split reads the same images); an `.npy` / `.npz` array of `(N, H, W)` or
+            `(N, H, W, C)` images, uint8 or float in [0, 1] (rounded to 8 bits), labelled by
+            an `.npz`'s `labels` (or `y`) array (an array has no splits: every split reads
+            the whole array); or `tfds:NAME[/CONFIG]`, prepared offline.
         split: "train" or "test" ("validation" too for TFDS).
         channels: 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA); converted as `read_image` does.
         size: `(H, W)` to resize every image to (PIL bilinear, antialiased when shrinking);
             None: all images must already share one size.
         value_range: `(low, high)`: pixel values 0..255 are mapped linearly onto it.
-        limit: at most this many images: the first ones for idx and TFDS data, a fixed
+        limit: at most this many images: the first ones for idx, array and TFDS data, a fixed
             (seeded) subset spread over all classes for image folders.
 
     Returns:
@@ -224,46 +407,37 @@ def load_images(source: str, split: str = "train", channels: int = 1,
         UserError: a missing, empty or unreadable source, bad arguments, images of different
             sizes without `size`, or TFDS data that is not prepared.
     """
+    batch, labels, names = load_pixels(source, split, channels, size, limit)
+    return scale_pixels(batch, value_range), labels, names
+
+
+def scale_pixels(pixels: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Pixel values 0..255 mapped linearly onto `value_range`, float32 (`load_images`' rule)."""
+    low, high = value_range
+    return pixels.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
+
+
+def load_pixels(source: str, split: str = "train", channels: int = 1, size: tuple[int, int] | None = None,
+                limit: int | None = None) -> Loaded:
+    """`load_images` before its value mapping: the pixels as uint8 `(N, H, W, channels)` (idx
+    files of another dtype keep it), labels and class names. Arguments as in `load_images`."""
     _check_arguments(channels, size, limit)
     source = resolve_source(source)
     if source.startswith(TFDS_PREFIX):
         images, labels, names = _from_tfds(source, split, limit)
         if not images:
             raise UserError(f"TFDS dataset {source} split {split!r} holds no examples")
-        batch = _stack([to_channels(a, channels) for a in images],
-                       [f"example {i}" for i in range(len(images))], size, source)
-    else:
-        batch, labels, names = _from_path(Path(source), split, channels, size, limit)
-    low, high = value_range
-    scaled = batch.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
-    return scaled, labels, names
-
-
-def _from_path(path: Path, split: str, channels: int, size: tuple[int, int] | None,
-               limit: int | None) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """uint8 `(N, H, W, channels)` images, labels and class names of a file or folder."""
-    if not path.exists():
-        raise UserError(f"data {path} does not exist: pass a folder of images, an idx file, "
-                        "a folder of MNIST idx files or tfds:NAME")
-    if path.is_file():
-        if not _IDX_NAME.search(path.name.removesuffix(".gz")):
-            raise UserError(f"{path} is not an image source: pass a folder of images, an idx images "
-                            "file (*-idx3-ubyte[.gz], *.idx), a folder of MNIST idx files or tfds:NAME")
-        idx = (path, _labels_beside(path))
-    else:
-        idx = find_mnist_files(path, split) if split in ("train", "test") else None
-        if idx is None and any(_IDX_NAME.search(p.name.removesuffix(".gz")) for p in path.iterdir()):
-            read_mnist(path, split)  # raises, naming the files this split lacks
-    if idx is not None:
-        images, labels, names = _from_idx(*idx)
-        images, labels = images[:limit], None if labels is None else labels[:limit]
-        images = to_channels(images, channels)
-        if size is not None and images.shape[1:3] != tuple(size):
-            images = np.stack([_resize(image, size) for image in images])
-        return images, labels, names
-    files, labels, names = _image_files(path, split, limit)
-    batch = _stack(read_image_files(files, channels), [str(f.relative_to(path)) for f in files], size, str(path))
-    return batch, None if labels is None else np.array(labels, np.int32), names
+        return (_stack([to_channels(a, channels) for a in images], [f"example {i}" for i in range(len(images))],
+                       size, source), labels, names)
+    listed = list_image_source(source, split, limit)
+    if listed is not None:
+        return listed.read_all(channels, size), listed.labels, listed.names
+    images, labels, names = _from_idx(*_idx_source(Path(source), split))
+    images, labels = images[:limit], None if labels is None else labels[:limit]
+    images = to_channels(images, channels)
+    if size is not None and images.shape[1:3] != tuple(size):
+        images = np.stack([_resize(image, size) for image in images])
+    return images, labels, names
 
 
 def _check_arguments(channels: int, size: tuple[int, int] | None, limit: int | None) -> None:

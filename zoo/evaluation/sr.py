@@ -2,9 +2,10 @@
 
 One implementation used by `python -m zoo eval`, tools/readme_figure.py and the training
 callback: the HR image (height and width multiples of `scale`) is downscaled by antialiased
-bicubic to uint8 LR; the model and plain bicubic upscale that same LR; PSNR/SSIM are computed on
-BT.601 studio-range Y of colour images, and on the gray values themselves of one-channel images
-(as the tables do for gray test sets), with `scale` pixels shaved per side (see zoo/evaluation/metrics.py).
+bicubic to uint8 LR (or real LR images are given); the model and plain bicubic upscale that
+same LR; PSNR/SSIM are computed on BT.601 studio-range Y of colour images, and on the gray
+values themselves of one-channel images (as the tables do for gray test sets), with `scale`
+pixels shaved per side (see zoo/evaluation/metrics.py).
 
 Example:
 >>> report = evaluate_sr(model, sr_eval_images("path/to/Set5", 4), 4)  # doctest: +SKIP
@@ -28,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from zoo.data import bicubic_downscale, bicubic_upscale
+from zoo.data.images import luma
 from zoo.evaluation.metrics import psnr_y, ssim_y
 
 __all__ = ["METRICS", "SRTriplet", "evaluate_sr", "score_sr", "sr_report", "sr_triplets"]
@@ -46,15 +48,20 @@ class SRTriplet(NamedTuple):
     hr: np.ndarray
 
 
-def sr_triplets(model: Any, images: Sequence[tuple[str, np.ndarray]], scale: int, tile: int = 128,
+def sr_triplets(model: Any, images: Sequence[tuple], scale: int, tile: int = 128,
                 overlap: int = 16, progress: Progress | None = None) -> Iterator[SRTriplet]:
-    """Upscale each HR image's bicubic LR by the model and by bicubic, one image at a time.
+    """Upscale each image's LR by the model and by bicubic, one image at a time.
+
+    LR is the given one, or antialiased bicubic of HR rounded to uint8. A one-channel model
+    (`model.channels == 1`) is scored on what it sees: the studio-range Y of colour images
+    (`zoo.data.images.luma`, Y of HR and of the given LR), as SR papers score Y-channel models.
 
     Args:
         model: anything with `upscale(uint8 (h, w, C), tile=, overlap=)` returning
-            `(h * scale, w * scale, C)` uint8 (a zoo super-resolution model).
-        images: `(name, (H, W, C) uint8)` with C = 1 (gray) or 3 (RGB) and H, W multiples of
-            `scale` (as `zoo.data.sr_eval_images` returns them).
+            `(h * scale, w * scale, C)` uint8 (a zoo super-resolution model), and optionally
+            `channels` (3 when absent).
+        images: `(name, (H, W, C) uint8 HR)` or `(name, HR, LR)`, C = 1 (gray) or 3 (RGB), H and W
+            multiples of `scale` (as `zoo.data.sr_eval_images` returns them).
         scale: the upscaling factor.
         tile, overlap: tiling of `model.upscale`.
         progress: wraps the list of images while iterating (e.g. a progress bar); None: plain.
@@ -62,12 +69,15 @@ def sr_triplets(model: Any, images: Sequence[tuple[str, np.ndarray]], scale: int
     Yields:
         `SRTriplet(name, bicubic, sr, hr)`, lazily, so a long list is never all in memory.
     """
-    for name, hr in (progress(list(images)) if progress else images):
+    one_channel = getattr(model, "channels", 3) == 1
+    for name, hr, *given in (progress(list(images)) if progress else images):
         hr = np.asarray(hr)
         if hr.ndim != 3 or hr.shape[-1] not in (1, 3) or hr.shape[0] % scale or hr.shape[1] % scale:
             raise ValueError(f"image {name}: expected (H, W, 1 or 3) with H, W multiples of {scale}, "
                              f"got {hr.shape}")
-        lr = bicubic_downscale(hr, scale).numpy()  # (H / s, W / s, C) uint8
+        lr = np.asarray(given[0]) if given else bicubic_downscale(hr, scale).numpy()  # (H / s, W / s, C) uint8
+        if one_channel:
+            hr, lr = luma(hr), luma(lr)
         sr = np.asarray(model.upscale(lr, tile=tile, overlap=overlap))  # (H, W, C) uint8
         yield SRTriplet(name, bicubic_upscale(lr, scale).numpy(), sr, hr)
 

@@ -7,19 +7,26 @@ from keras import ops
 
 
 def stateless_dropout(x, rate: float, seed, noise_shape=None):
-    """Inverted dropout of `x` with a mask drawn from `seed` (2 ints, e.g. step and replica), so
-    every replica and step gets its own mask and a rerun the same one; `noise_shape` broadcasts
-    the mask (e.g. `(B, T, 1)` drops whole word vectors). tf because keras.random takes no
-    tensor seeds."""
+    """Inverted dropout of `x` with a mask drawn from `seed` (2 ints, e.g. `step_seed(step)`), so
+    every step gets its own mask and a rerun the same one; `noise_shape` broadcasts the mask (e.g.
+    `(B, T, 1)` drops whole word vectors). Under tf.distribute the mask of the whole global batch
+    is drawn and each replica keeps its own rows, so N replicas drop exactly the units one device
+    drops (the first axis is the batch, split evenly, as the trainer's training batches are).
+    tf because keras.random takes no tensor seeds."""
     if rate <= 0:
         return x
-    keep = tf.random.stateless_uniform(tf.shape(x) if noise_shape is None else noise_shape, seed) >= rate
+    shape = tf.shape(x) if noise_shape is None else tf.convert_to_tensor(noise_shape, tf.int32)
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    local = shape[0]
+    draw = tf.random.stateless_uniform(tf.concat([[local * replicas], shape[1:]], axis=0), seed)
+    keep = draw[replica * local:(replica + 1) * local] >= rate  # this replica's rows
     return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
 
 
 def step_seed(step):
-    """The seed `(step, replica id)` of a train step, 2 int32: masks that differ on every step and
-    replica and repeat on a rerun."""
-    context = tf.distribute.get_replica_context()
-    replica = 0 if context is None else context.replica_id_in_sync_group
-    return tf.stack([tf.cast(step, tf.int32), tf.cast(replica, tf.int32)])
+    """The seed of a train step's dropout masks: 2 int32 `(step, 0)`, masks that differ on every
+    step and repeat on a rerun (the same on every replica: `stateless_dropout` gives each replica
+    its rows of the global batch's mask)."""
+    return tf.stack([tf.cast(step, tf.int32), tf.constant(0, tf.int32)])

@@ -19,18 +19,19 @@ SCALES = (2, 3, 4)
 
 
 def build_sr_generator(scale: int = 4, filters: int = 64, blocks: int = 16,
-                    residual_scale: float = 1.0, name: str = "generator") -> keras.Model:
-    """SR generator: `(B, h, w, 3)` images in [0, 1] -> `(B, h * scale, w * scale, 3)`.
+                    residual_scale: float = 1.0, name: str = "generator", channels: int = 3) -> keras.Model:
+    """SR generator: `(B, h, w, C)` images in [0, 1] -> `(B, h * scale, w * scale, C)`.
 
     Args:
         scale: upsampling factor, 2, 3 or 4.
         filters: channels of the body.
         blocks: number of residual blocks.
         residual_scale: factor on each block's residual branch.
+        channels: C, 3 (RGB) or 1 (gray, or the Y channel of colour images).
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale}")
-    lr = keras.Input((None, None, 3), name="lr")  # (B, h, w, 3)
+    lr = keras.Input((None, None, channels), name="lr")  # (B, h, w, C)
     head = keras.layers.Conv2D(filters, 3, padding="same", name="head")(lr)  # (B, h, w, F)
     x = head
     for i in range(blocks):
@@ -42,7 +43,7 @@ def build_sr_generator(scale: int = 4, filters: int = 64, blocks: int = 16,
         x = keras.layers.Conv2D(filters * s * s, 3, padding="same", name=f"up{i}_conv")(x)
         x = PixelShuffle(s, name=f"up{i}_shuffle")(x)  # (B, h * s, w * s, F)
         x = keras.layers.ReLU(name=f"up{i}_relu")(x)
-    detail = keras.layers.Conv2D(3, 3, padding="same", name="tail")(x)  # (B, H, W, 3)
+    detail = keras.layers.Conv2D(channels, 3, padding="same", name="tail")(x)  # (B, H, W, C)
     bicubic = BicubicUpsampling(scale, name="bicubic")(lr)
     sr = keras.layers.Add(name="global_skip")([bicubic, detail])
     sr = keras.layers.Activation("linear", dtype="float32", name="sr")(sr)
@@ -50,8 +51,8 @@ def build_sr_generator(scale: int = 4, filters: int = 64, blocks: int = 16,
 
 
 def build_sr_discriminator(filters: int = 64, stages: int = 4, dense: int = 1024,
-                        name: str = "discriminator") -> keras.Model:
-    """VGG-style critic: `(B, H, W, 3)` in [0, 1] -> `[logits (B, 1), *features]`.
+                        name: str = "discriminator", channels: int = 3) -> keras.Model:
+    """VGG-style critic: `(B, H, W, C)` in [0, 1] -> `[logits (B, 1), *features]`.
 
     Each stage is a 3x3 convolution and a strided 3x3 convolution with LeakyReLU(0.2);
     channels double per stage from `filters`. No normalization, so the output does not
@@ -61,8 +62,9 @@ def build_sr_discriminator(filters: int = 64, stages: int = 4, dense: int = 1024
         filters: channels of the first stage.
         stages: number of stride-2 stages (the SRGAN paper uses 4).
         dense: width of the hidden dense layer.
+        channels: C of the images, 3 or 1.
     """
-    images = keras.Input((None, None, 3), name="images")
+    images = keras.Input((None, None, channels), name="images")
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_pm1")(images)
     features = []
     for i in range(stages):

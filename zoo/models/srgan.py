@@ -40,7 +40,7 @@ class SRGAN(GAN):
     """A generator and a discriminator trained together for x`scale` super-resolution.
 
     Args:
-        generator: model mapping `(B, h, w, 3)` in [0, 1] to `(B, h*scale, w*scale, 3)`.
+        generator: model mapping `(B, h, w, C)` in [0, 1] to `(B, h*scale, w*scale, C)`, C = 3 or 1.
         discriminator: model mapping images to `[logits, *features]`.
         scale: the upsampling factor of the generator.
         pretrain_steps: steps of pixel-loss-only training before adversarial training.
@@ -49,7 +49,7 @@ class SRGAN(GAN):
             perceptual content loss; None uses discriminator feature matching instead.
 
     Call arguments:
-        inputs: `(B, h, w, 3)` low-resolution images in [0, 1]; returns the generator output.
+        inputs: `(B, h, w, C)` low-resolution images in [0, 1]; returns the generator output.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, scale: int = 4,
@@ -74,7 +74,7 @@ class SRGAN(GAN):
         return self.phase
 
     def train_step(self, data):
-        lr, hr = data  # (B, h, w, 3), (B, H, W, 3) in [0, 1]
+        lr, hr = data  # (B, h, w, C), (B, H, W, C) in [0, 1]
         if self.phase == "pretrain":
             return self._pretrain_step(lr, hr)
         return self._gan_step(lr, hr)
@@ -88,7 +88,7 @@ class SRGAN(GAN):
     def _gan_step(self, lr, hr):
         n = global_count(lr)
         with tf.GradientTape() as tape:
-            sr = self.generator(lr, training=True)  # (B, H, W, 3); one forward serves both updates
+            sr = self.generator(lr, training=True)  # (B, H, W, C); one forward serves both updates
             with tape.stop_recording():
                 d_loss, real_logits = self._discriminator_update(hr, sr, n)
             fake_logits, *fake_features = self.discriminator(sr, training=True)
@@ -115,6 +115,8 @@ class SRGAN(GAN):
     def _content_loss(self, sr, hr, fake_features):
         if self._vgg_features is not None:
             # SRGAN's VGG54 loss; features rescaled by 1/12.75 as in the paper.
+            if sr.shape[-1] == 1:  # VGG sees a one-channel (Y) model's images as gray RGB
+                sr, hr = ops.repeat(sr, 3, axis=-1), ops.repeat(hr, 3, axis=-1)
             return _mse(self._vgg_features(sr) / 12.75, ops.stop_gradient(self._vgg_features(hr)) / 12.75)
         real_features = self.discriminator(hr, training=True)[1:]
         return sum(_l1(f, ops.stop_gradient(r)) for f, r in zip(fake_features, real_features))
@@ -123,6 +125,11 @@ class SRGAN(GAN):
         lr, hr = data
         sr = ops.clip(self.generator(lr, training=False), 0.0, 1.0)
         return {"pixel_loss": global_mean(_l1(sr, hr))}
+
+    @property
+    def channels(self) -> int:
+        """The channels the generator reads and writes: 3 (RGB) or 1 (gray / Y)."""
+        return int(self.generator.input_shape[-1])
 
     def upscale(self, images, tile: int = 128, overlap: int = 16, batch_size: int = 8) -> np.ndarray:
         """Super-resolve uint8 images of any size; see `zoo.models.tiling.upscale_images`."""
