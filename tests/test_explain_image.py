@@ -205,8 +205,10 @@ def test_bad_requests_are_user_errors(saved, pictures, tmp_path):
         explain_images(classifier, [str(pictures["big"])], tmp_path / "x", 0, 8, None)
     with pytest.raises(UserError, match="--method attention does not apply to this vae model: use ig, occlusion"):
         explain_images(vae, [str(pictures["gray"])], tmp_path / "x", 0, 8, ["attention"])
-    with pytest.raises(UserError, match="--method lime does not apply"):
-        explain_images(classifier, [str(pictures["gray"])], tmp_path / "x", 0, 8, ["ig", "lime"])
+    with pytest.raises(UserError, match="--method gradcam does not apply"):
+        explain_images(classifier, [str(pictures["gray"])], tmp_path / "x", 0, 8, ["ig", "gradcam"])
+    with pytest.raises(UserError, match="--samples must be at least 2 for LIME and SHAP"):
+        explain_images(classifier, [str(pictures["gray"])], tmp_path / "x", 0, 8, ["shap"], samples=1)
     with pytest.raises(UserError, match="does not exist"):
         explain_images(classifier, [str(tmp_path / "missing.png")], tmp_path / "x", 0, 8, None)
     with pytest.raises(UserError, match="output folder .* does not exist"):
@@ -235,6 +237,35 @@ def test_cli_explains_images_and_refuses_a_wrong_size(saved, pictures, tmp_path,
     result = run_cli(["zoo", "explain", str(saved["vae"][0]), str(pictures["big"]), "-o", str(tmp_path / "bad")])
     assert_user_error(result, "is 10x12 pixels but VAE reads 8x8 images (width x height): resize it")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_cli_lime_and_shap_on_each_model_kind_and_a_grid_without_scikit_image(saved, pictures, tmp_path, capsys,
+                                                                             monkeypatch):
+    """Quickshift superpixels of the 8x8 pictures as asked (it merges them into 1: SHAP exact);
+    else the 1x1-pixel grid (64 players, sampled): `auto` when quickshift finds fewer than 8
+    superpixels, and without scikit-image. SHAP sums to f(x) - f(black)."""
+    for kind, (path, _) in saved.items():
+        if kind == "vae":  # without scikit-image: the patch grid
+            monkeypatch.setitem(sys.modules, "skimage.segmentation", None)
+        how = ["--segmentation", "quickshift"] if kind == "classifier" else []
+        code = main(["explain", str(path), str(pictures["gray"]), "-o", str(tmp_path / kind), "--method", "lime,shap",
+                     "--samples", "60", "--seed", "4", "--json", *how])
+        monkeypatch.delitem(sys.modules, "skimage.segmentation", raising=False)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        report = json.loads(captured.out)
+        entry = report["images"][0]
+        assert report["methods"] == ["lime", "shap"] and report["samples"] == 60
+        grid = kind != "classifier"
+        assert entry["players"]["segmentation"].startswith("a grid of 1x1" if grid else "quickshift")
+        assert ("quickshift found 1 superpixel(s)" in entry["players"]["segmentation"]) == (kind == "super_resolution")
+        assert f"note: LIME / SHAP players: {entry['players']['segmentation']}" in captured.err
+        shap, lime = entry["shap"], entry["lime"]
+        assert len(shap["values"]) == len(lime["weights"]) == entry["players"]["count"] == (64 if grid else 1)
+        assert shap["exact"] != grid and shap["seed"] == lime["seed"] == 4 and lime["samples"] == 60
+        assert shap["sum"] == pytest.approx(entry["f"] - entry["f_baseline"], abs=1e-5)  # efficiency
+        assert shap["efficiency_error"] < 1e-5 and {"lime", "shap"} <= set(entry["deletion"])
+        assert "SHAP efficiency error" in (tmp_path / f"{kind}.html").read_text()
 
 
 # ----------------------------------------------------------------------------- embeddings

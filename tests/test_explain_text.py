@@ -101,6 +101,33 @@ def test_lime_recovers_the_weights_of_a_known_linear_model():
     assert not np.array_equal(other.weights, result.weights)
 
 
+def test_shap_equals_the_shap_package_on_the_text_models(models):
+    """Kernel SHAP of the tiny BiLSTM, players the 8 distinct words, background all removed:
+    exact enumeration here and in shap.KernelExplainer (nsamples 254 = 2^8 - 2), the same model
+    function; 1e-5 because the two score the coalitions in other batches (float32 rounding)."""
+    import shap  # the reference (the `test` extra installs it)
+
+    from zoo.explain.text import remove_words, shap_text
+
+    model, _ = models["lstm"]
+    words = model.tokens(["oil prices and the cup match as stocks"])[0]
+    vocabulary = list(dict.fromkeys(words))
+
+    def probability(masks):  # coalition -> text -> P(class 1): the same function for both
+        kept = [remove_words(words, [w for w, on in zip(vocabulary, mask) if not on]) for mask in masks]
+        return model.predict_proba(kept)[0][:, 1].astype(np.float64)
+
+    found, ours = shap_text(words, lambda texts: model.predict_proba(texts)[0], 1, samples=300, seed=0)
+    assert found == vocabulary and len(vocabulary) == 8 and ours.exact and ours.coalitions == 254
+    np.random.seed(0)
+    reference = shap.KernelExplainer(probability, np.zeros((1, 8))).shap_values(
+        np.ones((1, 8)), nsamples=300, l1_reg=False, silent=True)
+    np.testing.assert_allclose(ours.values, np.asarray(reference).reshape(-1), atol=1e-5, rtol=0)
+    whole, empty = model.predict_proba([" ".join(words), ""])[0][:, 1]
+    assert ours.prediction == pytest.approx(whole, abs=1e-6) and ours.background == pytest.approx(empty, abs=1e-6)
+    assert ours.efficiency_error < 1e-6
+
+
 # ----------------------------------------------------------------------------- IG, attention, deletion
 
 @pytest.mark.parametrize("kind", ["lstm", "transformer"])
@@ -203,6 +230,14 @@ def test_cli_writes_page_picture_and_reproducible_json(models, kind, tmp_path, c
                              "--samples", 300, "--method", "lime")
     assert code == 0 and json.loads(other)["methods"] == ["lime"]
     assert json.loads(other)["explanations"][0]["lime"]["weights"] != first["lime"]["weights"]
+    code, out, err = explain(capsys, path, texts[0], "-o", tmp_path / "d", "--json", "--samples", 100,
+                             "--method", "shap,lime")
+    assert code == 0, err
+    shap = json.loads(out)["explanations"][0]["shap"]
+    assert json.loads(out)["methods"] == ["shap", "lime"] and shap["exact"]  # 6 words: 62 coalitions
+    assert shap["sum"] == pytest.approx(shap["prediction"] - shap["background_prediction"], abs=1e-6)
+    assert len(shap["values"]) == 6 and set(shap["word_values"]) == set(first["words"])
+    assert "SHAP value" in (tmp_path / "d.html").read_text(encoding="utf-8")
 
 
 def test_cli_lines_and_file_input(models, tmp_path, capsys):
@@ -217,6 +252,8 @@ def test_cli_lines_and_file_input(models, tmp_path, capsys):
     assert lines[4].startswith("  attention: ") and lines[5].startswith("  ig (completeness error ")
     assert lines[6].endswith("the cup final")
     assert lines[-1] == f"wrote {tmp_path / 'out.html'} and {tmp_path / 'out.png'}"
+    code, out, err = explain(capsys, path, "oil prices rise", "-o", tmp_path / "s", "--method", "shap", "--top", 2)
+    assert code == 0 and out.splitlines()[1].startswith("  shap (efficiency error ") and "exact)" in out
     assert (tmp_path / "out.html").is_file() and (tmp_path / "out.png").is_file()
 
 
@@ -250,7 +287,7 @@ def test_bad_requests_write_nothing(models, tmp_path, capsys):
     cases = [(["", "-o", tmp_path / "x"], "input 1 ('') has no words the model reads"),
              (["good text", "?!", "-o", tmp_path / "x"], "input 2 ('?!') has no words"),
              (["-o", tmp_path / "x"], "nothing to explain"),
-             (["text", "-o", tmp_path / "x", "--method", "lime,shap"], "unknown --method 'shap'"),
+             (["text", "-o", tmp_path / "x", "--method", "lime,kernel"], "unknown --method 'kernel'"),
              (["text", "-o", tmp_path / "x", "--samples", "1"], "--samples must be at least 10"),
              (["text", "-o", tmp_path / "missing" / "x"], "output folder"),
              (["text", "-o", tmp_path / "x", "--embed", ""], "--embed plots a data set"),
@@ -268,13 +305,14 @@ def test_empty_text_exits_2_without_traceback(models, tmp_path):
 
 
 def test_image_models_and_embed_go_to_their_modules(models, other_models, tmp_path, capsys, monkeypatch):
-    """The agreed signatures: explain_images(model, paths, out, seed=, steps=, methods=) and
+    """The agreed signatures: explain_images(model, paths, out, seed=, steps=, methods=, samples=) and
     embed(model, data, out, seed=, limit=), reached for models their can_* accepts."""
     calls = []
     image = types.ModuleType("zoo.explain.image")
     image.can_explain = lambda model: isinstance(model, SOM)
-    image.explain_images = lambda model, paths, out, seed, steps, methods: calls.append(
-        ("image", type(model).__name__, paths, out, seed, steps, methods)) or {"kind": "classifier", "outputs": {}}
+    image.explain_images = lambda model, paths, out, seed, steps, methods, samples: calls.append(
+        ("image", type(model).__name__, paths, out, seed, steps, methods, samples)) or {
+        "kind": "classifier", "outputs": {}, "images": []}
     embed = types.ModuleType("zoo.explain.embed")
     embed.can_embed = lambda model: isinstance(model, SOM)
     embed.embed = lambda model, data, out, seed, limit: calls.append(
@@ -284,7 +322,7 @@ def test_image_models_and_embed_go_to_their_modules(models, other_models, tmp_pa
     assert explain(capsys, other_models["som"], "a.png", "b.png", "-o", tmp_path / "o.html", "--steps", 7,
                    "--seed", 2, "--method", "ig,occlusion")[0] == 0
     assert explain(capsys, other_models["som"], "--embed", "", "-o", tmp_path / "e", "--limit", 30, "--json")[0] == 0
-    assert calls == [("image", "SOM", ["a.png", "b.png"], tmp_path / "o", 2, 7, ["ig", "occlusion"]),
+    assert calls == [("image", "SOM", ["a.png", "b.png"], tmp_path / "o", 2, 7, ["ig", "occlusion"], 5000),
                      ("embed", "SOM", "", tmp_path / "e", 0, 30)]
     assert explain(capsys, other_models["rbf"], "a.png", "-o", tmp_path / "o")[0] == 2
     embed.can_embed = lambda model: True  # a text model's embedding report prints as one line too

@@ -322,6 +322,48 @@ def test_auto_precision_threshold_and_gpus(monkeypatch):
         assert strategy.resolve_precision("auto") == (choice, f"GPU compute capability {capability}")
 
 
+def test_auto_precision_times_neither_tracing_nor_warm_up(monkeypatch):
+    """The measured ratio leaves out each precision's first calls (tracing, kernel set-up), both
+    warmed up before either is timed, and the rounds alternate; fake calls on a fake clock."""
+    import train.strategy as strategy
+
+    now, calls = [0.0], {"float32": 0, "bfloat16": 0}
+
+    def fake(name: str, first: float, after: float):
+        def call():
+            calls[name] += 1
+            now[0] += first if calls[name] == 1 else after  # the first call traces: 100x slower
+        return call
+
+    float32, bfloat16 = fake("float32", 200.0, 2.0), fake("bfloat16", 100.0, 1.0)
+    speedup = strategy.interleaved_speedup(float32, bfloat16, repeats=5, warm_up=2, clock=lambda: now[0])
+    assert speedup == 2.0 and calls == {"float32": 7, "bfloat16": 7}
+
+    class Cpuinfo:
+        def __init__(self, path):
+            pass
+
+        def read_text(self):
+            return "flags\t\t: fpu avx2 avx512_bf16\n"
+
+    def no_microbenchmark():
+        raise AssertionError("the run's own step was given: no convolution microbenchmark")
+
+    timed = []
+
+    def fake_interleaved(float32_call, bfloat16_call, repeats=7, warm_up=2):
+        timed.append((float32_call, bfloat16_call, warm_up))
+        return 1.5
+
+    monkeypatch.setattr(strategy, "Path", Cpuinfo)
+    monkeypatch.setattr(strategy, "bfloat16_speedup", no_microbenchmark)
+    monkeypatch.setattr(strategy, "interleaved_speedup", fake_interleaved)
+    steps = {"float32": float32, "mixed_bfloat16": bfloat16}  # policy -> one training step
+    choice, why = strategy.resolve_precision("auto", step_runner=steps.__getitem__)
+    assert choice == "mixed_bfloat16" and why.startswith("the training step ran 1.50x as fast"), why
+    assert timed == [(float32, bfloat16, 3)]  # the run's own steps, 3 warm-up calls each untimed
+
+
 def test_minutes_plans_the_steps_once_and_a_resume_keeps_the_plan(tmp_path):
     run = tmp_path / "run"
     args = ["train", *TINY, "--minutes", "0.03", "--steps-per-epoch", "1000", "--epochs", "1",

@@ -42,6 +42,71 @@ def test_layer_checks(mode):
     assert out.shape == {"distances": (5, 12), "coordinates": (5, 2), "index": (5,)}[mode]
 
 
+@pytest.mark.parametrize("mode", ["similarities", "distances", "index"])
+def test_layer_checks_on_sequences(mode):
+    out = check_layer(SelfOrganizingMap(2, 3, output_mode=mode, temperature=2.0), (4, 5, 6), atol=1e-5)
+    assert out.shape == {"similarities": (4, 5, 6), "distances": (4, 5, 6), "index": (4, 5)}[mode]
+
+
+def test_sequences_are_mapped_vector_by_vector():
+    x = _data(36, 4).reshape(3, 2, 6, 4)  # (N, ..., D): 36 vectors of 4
+    flat = x.reshape(-1, 4)
+    for mode in ("distances", "coordinates", "index", "similarities"):
+        layer = SelfOrganizingMap(3, 3, output_mode=mode, temperature=0.5)
+        layer.initialize(x, "random", seed=1)  # 36 vectors, not 3 items of 48 values
+        assert layer.prototypes.shape == (9, 4)
+        out, expected = (keras.ops.convert_to_numpy(layer(v)) for v in (x, flat))
+        assert out.shape == (3, 2, 6, *expected.shape[1:])
+        assert layer.compute_output_shape(x.shape) == out.shape
+        np.testing.assert_allclose(out.reshape(expected.shape), expected, rtol=1e-6, atol=1e-6)
+    w = keras.ops.convert_to_numpy(layer.prototypes)
+    d2 = ((flat[:, None] - w[None]) ** 2).sum(-1)
+    soft = np.exp(-(d2 - d2.min(1, keepdims=True)) / 0.5)
+    np.testing.assert_allclose(expected, soft / soft.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    everything = SelfOrganizingMap(3, 3, output_mode="all")
+    everything.initialize(flat, "random", seed=1)
+    outputs = everything(x)
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == {
+        "distances": (3, 2, 6, 9), "coordinates": (3, 2, 6, 2), "index": (3, 2, 6), "distance": (3, 2, 6)}
+    assert everything.compute_output_shape(x.shape)["index"] == (3, 2, 6)
+
+
+def test_similarities_pass_gradients_to_the_inputs_not_to_trainable_prototypes():
+    x = _data(20, 3)
+    layer = SelfOrganizingMap(2, 2, output_mode="similarities")
+    layer.initialize(x, "pca")
+    import tensorflow as tf
+
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        first = layer(inputs)[:, 0]
+    assert np.abs(tape.gradient(first, inputs).numpy()).max() > 0
+    assert not layer.trainable_weights  # only the batch rule moves the prototypes
+    assert SelfOrganizingMap.from_config(layer.get_config()).temperature == 1.0
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        SelfOrganizingMap(2, 2, output_mode="similarities", temperature=0)
+
+
+def test_whole_data_methods_read_sequences_by_their_last_axis():
+    x = _data(48, 3, seed=4)
+    sequences = x.reshape(4, 4, 3, 3)
+    flat, nested = SelfOrganizingMap(2, 3), SelfOrganizingMap(2, 3)
+    flat.initialize(x, "pca")
+    nested.initialize(sequences, "pca")
+    flat.train_batch_map(x, steps=3)
+    nested.train_batch_map(sequences, steps=3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(nested.prototypes),
+                               keras.ops.convert_to_numpy(flat.prototypes), rtol=1e-5, atol=1e-6)
+    assert nested.errors(sequences) == flat.errors(x)
+    np.testing.assert_array_equal(nested.hit_map(sequences), flat.hit_map(x))
+    items = SelfOrganizingMap(2, 2)  # built for items of 9 values: (N, 3, 3) stays N flattened items
+    items.build((None, 9))
+    assert items.samples(sequences[0]).shape == (4, 9)
+    with pytest.raises(ValueError, match=r"reshape it to \(samples, 9\)"):
+        items.samples(np.zeros((2, 4, 5)))
+
+
 @pytest.mark.parametrize("topology", ["rectangular", "hexagonal"])
 def test_call_outputs_match_numpy(topology):
     x = _data(40, 5)
@@ -201,3 +266,35 @@ def test_frozen_map_feeding_dense_in_a_user_model_trains_with_fit():
     assert not som.trainable_weights  # gradients never move the prototypes
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(som.prototypes), prototypes)
     assert history.history["accuracy"][-1] > 0.95
+
+
+def _eigh_plane(x, rows, cols):
+    """The PCA plane as `np.cov` + `np.linalg.eigh` give it (the layer's method until 2026-12)."""
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))
+    std = np.sqrt(values[[-1, -2]])
+    a = np.linspace(-1, 1, rows)[:, None, None] * std[0] * vectors[:, -1]
+    b = np.linspace(-1, 1, cols)[None, :, None] * std[1] * vectors[:, -2]
+    return x.mean(0) + a + b  # (rows, cols, D)
+
+
+@pytest.mark.parametrize("n,d,iterations", [(1000, 120, 100), (1000, 120, 2), (400, 40, 100), (5, 100, 100)])
+def test_pca_plane_is_the_eigh_plane_up_to_sign(n, d, iterations):
+    """`_pca_plane` gives the plane of `np.cov` + `eigh` in float64 up to the signs of the axes
+    (a flip of the grid's rows or columns; float32 covariance: to 1e-5), each axis signed so
+    that its largest component is positive. Over 64 features by subspace iteration, or by
+    `eigh` when that does not converge (2 iterations) and up to 64 features; 5 samples of 100
+    features have rank 4. Spectrum: variance of component k = 0.85 ** k."""
+    import functools
+    from unittest import mock
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    x = (rng.normal(size=(n, d)) * np.sqrt(0.85 ** np.arange(d))) @ basis.T + 3.0
+    axes = functools.partial(som_module._principal_axes, max_iterations=iterations)
+    with mock.patch.object(som_module, "_principal_axes", axes):
+        plane = som_module._pca_plane(x, 4, 5).reshape(4, 5, d)
+    reference = _eigh_plane(x, 4, 5)
+    flips = [reference[::r, ::c] for r in (1, -1) for c in (1, -1)]
+    assert min(np.abs(plane - f).max() for f in flips) < 1e-5 * np.abs(x).max()
+    for axis in (plane[-1, 0] - plane[0, 0], plane[0, -1] - plane[0, 0]):  # along the rows, the columns
+        assert axis[np.argmax(np.abs(axis))] > 0

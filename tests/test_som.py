@@ -190,3 +190,55 @@ def test_bad_inputs(tmp_path):
     assert_user_error(run_cli(["train", "som", "--preset", "tiny", "--data", tmp_path / "words.csv",
                                "--run-dir", tmp_path / "r2"]), "words.csv", "'cat' is not a finite number")
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()  # nothing half-written
+
+
+def _numpy_batch_som(x, w, cols, steps, sigma, rate, decay_steps):
+    """Kohonen's batch SOM written out in float64 NumPy (rectangular grid, Gaussian): `steps`
+    updates `w <- (1 - lr) w + lr * sum_i h(b_i, j) x_i / sum_i h(b_i, j)`, radius and rate
+    decaying exponentially from `sigma[0]`, `rate[0]` to `sigma[1]`, `rate[1]` over
+    `decay_steps`. Returns the prototypes and the quantization error before each update."""
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    row, col = np.divmod(np.arange(len(w)), cols)
+    positions = np.stack([col, row], axis=1).astype(np.float64)
+    errors = []
+    for step in range(steps):
+        progress = min(step / max(decay_steps - 1, 1), 1.0)
+        s, lr = (a * (b / a) ** progress for a, b in (sigma, rate))
+        distance = np.linalg.norm(x[:, None] - w[None], axis=-1)  # (N, U)
+        best = distance.argmin(axis=1)
+        errors.append(distance.min(axis=1).mean())
+        h = np.exp(-((positions[best][:, None] - positions[None]) ** 2).sum(-1) / (2 * s**2))  # (N, U)
+        w = (1 - lr) * w + lr * (h.T @ x) / h.sum(axis=0)[:, None]
+    return w, errors
+
+
+def test_recipe_run_trains_the_numpy_batch_som(tmp_path):
+    """`python -m train som`'s path in-process (the recipe's pipeline, the trainer's step, the
+    errors from the evaluation's pass) on a whole-batch table: the NumPy batch SOM's prototypes
+    and errors, step by step."""
+    import csv
+
+    from train.recipes import get_recipe
+    from train.recipes.som import load_samples
+    from train.trainer import train
+
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(300, 6)) * [3.0, 2.0, 1.0, 1.0, 0.5, 0.5] + rng.integers(0, 2, (300, 1)) * 4.0
+    (tmp_path / "table.csv").write_text("".join(",".join(f"{v:.5f}" for v in row) + "\n" for row in table))
+    recipe = get_recipe("som")
+    config = recipe.config_class(data=str(tmp_path / "table.csv"), samples=0, batch_size=300, grid=(4, 5),
+                                 epochs=1, steps_per_epoch=6, sigma_start=2.5, sigma_end=0.7,
+                                 learning_rate_start=1.0, learning_rate_end=0.5, precision="float32")
+    x = load_samples(config, config.data, "train")[0]
+    start = SOM(4, 5)
+    start.initialize(x, "pca")
+    expected, errors = _numpy_batch_som(x, start.som.prototypes.numpy(), 5, 6, (2.5, 0.7), (1.0, 0.5), 6)
+    model = train(recipe, config, tmp_path / "run", verbose=False)
+    np.testing.assert_allclose(model.som.prototypes.numpy(), expected, rtol=1e-5, atol=1e-5)
+    with (tmp_path / "run" / "metrics.csv").open() as file:
+        logged = {(int(row["step"]), row["name"]): float(row["value"]) for row in csv.DictReader(file)}
+    np.testing.assert_allclose([logged[step + 1, "train/quantization_error"] for step in range(6)], errors,
+                               rtol=1e-5)  # of the map before each update
+    final = np.linalg.norm(x[:, None] - expected[None], axis=-1).min(axis=1).mean()
+    assert logged[6, "epoch/val_quantization_error"] == pytest.approx(final, rel=1e-5)  # of the trained map
+    assert logged[6, "epoch/val_topographic_error"] == pytest.approx(model.errors(x)["topographic_error"])

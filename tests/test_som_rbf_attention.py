@@ -16,6 +16,7 @@ import train.__main__ as train_cli
 import zoo.__main__ as zoo_cli
 from train.recipes.som_rbf_attention import Config, stratified_sample
 from zoo.errors import UserError
+from zoo.layers import RBF, AttentionPooling, SelfOrganizingMap
 from zoo.models import SOM, SomRbfAttentionClassifier
 from zoo.visualize import row_attention_image
 
@@ -121,6 +122,41 @@ def test_fit_learns_and_predictions_round_trip_through_keras(tmp_path):
         np.testing.assert_allclose(new, old, atol=1e-5)
     with pytest.raises(UserError, match="6x5 images with 1 channel"):
         loaded.predict_proba(np.zeros((2, 7, 5, 1)))
+
+
+def test_the_sketch_as_written_builds_trains_saves_and_loads(tmp_path):
+    """The founding sketch's stack, exactly: a map of image rows with soft similarities, RBF
+    units, attention over the 28 rows, a softmax; the map fitted by the batch rule before `fit`."""
+    from zoo.data import load_images
+
+    x, y = load_images("assets:mnist", "train", limit=300)[:2]
+    x = x[..., 0]  # (300, 28, 28): 28 rows of 28 pixels per digit
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28)), SelfOrganizingMap(8, 8, output_mode="similarities"), RBF(256),
+                              AttentionPooling(), keras.layers.Dense(10, "softmax")])
+    som, rbf = model.layers[0], model.layers[1]
+    assert [tuple(layer.output.shape) for layer in model.layers] == [(None, 28, 64), (None, 28, 256), (None, 256),
+                                                                     (None, 10)]
+    som.initialize(x, "pca")  # the 8,400 rows, each a sample
+    som.train_batch_map(x, steps=5)
+    rbf.adapt(x, feature_model=som, max_samples=3000)  # k-means centres on the rows' similarities
+    prototypes = som.prototypes.numpy().copy()
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    loss = model.fit(x, y, batch_size=32, epochs=4, verbose=0).history["loss"]
+    assert loss[-1] < 0.85 * loss[0], loss
+    np.testing.assert_array_equal(som.prototypes.numpy(), prototypes)  # fit never moves the map
+    assert not any(w is som.prototypes for w in model.trainable_weights)
+    inputs = tf.constant(x[:16])
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        batch_loss = keras.losses.sparse_categorical_crossentropy(y[:16], model(inputs)) * 1.0
+    gradients = tape.gradient(batch_loss, [inputs, *model.trainable_weights])
+    names = [w.path for w in model.trainable_weights]
+    assert len(names) == 7 and all(np.abs(g.numpy()).max() > 0 for g in gradients), names  # pixels, RBF,
+    model.save(tmp_path / "sketch.keras")  # attention and dense all get gradients through the map
+    loaded = keras.saving.load_model(tmp_path / "sketch.keras")  # safe mode
+    assert loaded.layers[0].get_config() == som.get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
 def test_pictures():

@@ -122,10 +122,11 @@ def test_resume_after_sigkill(tmp_path):
     assert int(model.d_optimizer.iterations.numpy()) == 57
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130)])
 def test_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, signum, code):
-    """Ctrl-C, or SIGTERM as a scheduler sends before preemption: the signal is turned into a
-    flag the loop checks after every step, so it is never lost inside TensorFlow."""
+    """Ctrl-C: the signal is turned into a flag the loop checks after every call, so it is never
+    lost inside TensorFlow. (SIGTERM, as a scheduler sends before preemption, takes the same
+    path: test_trainer.py sends it in-process; exit code 128 + the signal's number.)"""
     run_dir = tmp_path / "run"
     args = ["gan_superres", "--preset", "tiny", "--epochs", "50", "--steps-per-epoch", "10",
             "--checkpoint-every", "1000", "--run-dir", str(run_dir), "--quiet"]

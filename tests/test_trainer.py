@@ -134,7 +134,8 @@ class SignalAt(keras.callbacks.Callback):
 
 @pytest.mark.parametrize("multi_worker", [False, True], ids=["one_device", "multi_worker"])
 def test_a_signal_saves_a_checkpoint_except_under_multi_worker(tmp_path, monkeypatch, multi_worker):
-    """SIGTERM as epoch 1 (steps 6-10) begins: the run stops after step 6. On one device it saves
+    """SIGTERM as epoch 1 (steps 6-10) begins: with a call per step (signals act between calls)
+    the run stops after step 6. On one device it saves
     step 6; under multi_worker (a save needs every worker) the last periodic checkpoint, step 5
     at the end of epoch 0, stands. One process stands in: its strategy counts as multi_worker."""
     if multi_worker:
@@ -144,7 +145,7 @@ def test_a_signal_saves_a_checkpoint_except_under_multi_worker(tmp_path, monkeyp
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)  # never pytest's default (exit)
     try:
         with pytest.raises(Interrupted, match=f"^stopped by SIGTERM at step 6: {where}$"):
-            train(recipe, ToyConfig(epochs=3, steps_per_epoch=5, batch_size=8), tmp_path / "run",
+            train(recipe, ToyConfig(epochs=3, steps_per_epoch=5, batch_size=8, steps_per_call=1), tmp_path / "run",
                   strategy="one_device", verbose=False)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -216,3 +217,56 @@ def test_undeclared_optimizers_are_refused():
 
     with pytest.raises(ValueError, match=r"opts\['a'\], opts\['b'\].*named_optimizers"):
         optimizers(KerasIoGAN())
+
+
+class PhasedModel(keras.Model):
+    """Counts the steps it ran in each phase: "a" before step 4, "b" from step 4 on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(1)
+        self.counts = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="counts")
+        self.phase = "a"
+
+    def call(self, x):
+        return self.dense(x)
+
+    def begin_step(self, step: int) -> str:
+        self.phase = "a" if step < 4 else "b"
+        return self.phase
+
+    def train_step(self, data):
+        self.counts.assign_add(tf.constant([1.0, 0.0] if self.phase == "a" else [0.0, 1.0]))
+        return {"phase_b": tf.constant(0.0 if self.phase == "a" else 1.0)}
+
+
+def _build_phased(config):
+    model = PhasedModel()
+    model.compile(keras.optimizers.Adam())
+    model(np.zeros((1, 2), "float32"))
+    return Built(model, tf.data.Dataset.from_tensors((np.zeros((4, 2), "float32"),)).repeat())
+
+
+def test_several_steps_per_call_change_nothing_but_round_trips(tmp_path):
+    """`steps_per_call` 5 against 1: the same weights (BatchNormalization statistics and the
+    optimizer's moving average included), the same logged values at the same steps, the same
+    checkpoints; a call never crosses a phase change (`begin_step`)."""
+    runs = {}
+    for per_call in (1, 5):
+        config = ToyConfig(epochs=2, steps_per_epoch=7, batch_size=8, log_every=3, checkpoint_every=4,
+                           steps_per_call=per_call)
+        model = train(TOY, config, tmp_path / str(per_call), strategy="one_device", verbose=False)
+        rows = (tmp_path / str(per_call) / "metrics.csv").read_text().splitlines()
+        checkpoints = tf.train.get_checkpoint_state(str(tmp_path / str(per_call) / "checkpoints"))
+        runs[per_call] = ([np.array(v) for v in model.variables], rows, checkpoints.all_model_checkpoint_paths)
+    (weights_1, rows_1, kept_1), (weights_5, rows_5, kept_5) = runs[1], runs[5]
+    for a, b in zip(weights_1, weights_5):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert [r.split(",")[:3] for r in rows_1] == [r.split(",")[:3] for r in rows_5]
+    np.testing.assert_allclose([float(r.split(",")[3]) for r in rows_1[1:]],
+                               [float(r.split(",")[3]) for r in rows_5[1:]], rtol=1e-5)
+    assert [Path(p).name for p in kept_1] == [Path(p).name for p in kept_5]
+    phased = Recipe("phased", "two phases", ToyConfig, {"default": ToyConfig()}, _build_phased)
+    model = train(phased, ToyConfig(epochs=1, steps_per_epoch=9, batch_size=4, log_every=9, steps_per_call=50),
+                  tmp_path / "phased", strategy="one_device", verbose=False)
+    assert model.counts.numpy().tolist() == [4.0, 5.0]

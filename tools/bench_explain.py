@@ -9,13 +9,14 @@ embedded AG News split, about a minute each on 2 CPU cores). Texts: `--texts` va
 of the recipe's fixed 80/20 split (a seeded sample), never seen in training.
 
 For each explainer (zoo/explain/text.py: attention, LIME with `--samples` copies, integrated
-gradients with `--steps`), each text's distinct words are ranked by the explainer (summed over a
+gradients with `--steps`, Kernel SHAP with `--samples` coalitions), each text's distinct words are ranked by the explainer (summed over a
 word's occurrences) and the deletion test removes the top k (every occurrence) for k = 1, 3, 5:
 the drop of the predicted class's probability, next to the mean drop over 10 removals of k
 random distinct words (the same random words for every explainer). A faithful explainer's drop
 is larger than the random one. Also printed: seconds per explanation (one text, one method,
 after a warm-up text that traces the TensorFlow functions), LIME's mean R^2, integrated
-gradients' mean and largest completeness error, and how flat the attention is (its largest
+gradients' mean and largest completeness error, SHAP's efficiency error and share of texts
+with exact Shapley values, and how flat the attention is (its largest
 weight per text against 1 / words, the uniform weight). Prints markdown tables and the CPU.
 """
 
@@ -67,7 +68,7 @@ def validation_texts(count: int, seed: int) -> list[str]:
 
 def explain_one(model, method: str, text: str, words: list[str], label: int, args) -> tuple[list[str], dict]:
     """One method on one text: its word ranking and its diagnostics."""
-    from zoo.explain.text import integrated_gradients, lime_text, word_ranking
+    from zoo.explain.text import integrated_gradients, lime_text, shap_text, word_ranking
 
     if method == "attention":
         weights = model.predict_proba([text])[1][0, :len(words)]
@@ -76,6 +77,12 @@ def explain_one(model, method: str, text: str, words: list[str], label: int, arg
         result = lime_text(words, lambda texts: model.predict_proba(texts)[0], label, args.samples, args.seed)
         by_word = dict(zip(result.words, result.weights))
         return sorted(by_word, key=lambda w: -by_word[w]), {"r2": result.score}
+    if method == "shap":
+        vocabulary, shap = shap_text(words, lambda texts: model.predict_proba(texts)[0], label, args.samples,
+                                     args.seed)
+        by_word = dict(zip(vocabulary, shap.values))
+        return sorted(by_word, key=lambda w: -by_word[w]), {"efficiency": shap.efficiency_error,
+                                                              "exact": shap.exact}
     [ig] = integrated_gradients(model, [text], [label], args.steps)
     return word_ranking(words, ig.attributions[:len(words)]), {"completeness": ig.completeness_error}
 
@@ -114,7 +121,7 @@ def mean_se(values: np.ndarray) -> str:
 
 def print_tables(rows: list[dict], texts: list[str], runs: dict, args) -> None:
     print(f"\n{len(texts)} validation texts of the AG News split (seed {args.seed}); CPU: {cpu_name()}; "
-          f"LIME {args.samples} copies, IG {args.steps} steps; runs: "
+          f"LIME {args.samples} copies, IG {args.steps} steps, SHAP {args.samples} coalitions; runs: "
           + ", ".join(f"{k} {v[0]}" + (f" (trained here in {v[1]:.0f} s)" if v[1] else "") for k, v in runs.items()))
     header = " | ".join(f"top-{k} | random-{k}" for k in KS)
     print(f"\nMean drop of the predicted class's probability (± s.e. over texts) when words are removed\n\n"
@@ -124,13 +131,15 @@ def print_tables(rows: list[dict], texts: list[str], runs: dict, args) -> None:
                            for k in KS)
         print(f"| {row['model']} | {row['method']} | {cells} | {row['seconds']:.3f} |")
     print("\n| model | LIME mean R^2 | IG completeness error: mean | max | largest attention weight: mean "
-          "| 1 / words: mean |\n|---|---|---|---|---|---|")
+          "| 1 / words: mean | SHAP efficiency error: max | texts with exact SHAP |\n|---|---|---|---|---|---|---|---|")
     for name in dict.fromkeys(row["model"] for row in rows):
         extras = {row["method"]: row["extras"] for row in rows if row["model"] == name}
         ig = [e["completeness"] for e in extras["ig"]]
         print(f"| {name} | {np.mean([e['r2'] for e in extras['lime']]):.3f} | {np.mean(ig):.2g} | {np.max(ig):.2g} "
               f"| {np.mean([e['largest'] for e in extras['attention']]):.3f} "
-              f"| {np.mean([e['uniform'] for e in extras['attention']]):.3f} |")
+              f"| {np.mean([e['uniform'] for e in extras['attention']]):.3f} "
+              f"| {np.max([e['efficiency'] for e in extras['shap']]):.2g} "
+              f"| {np.mean([e['exact'] for e in extras['shap']]):.1%} |")
 
 
 def main(argv=None) -> None:
@@ -140,7 +149,8 @@ def main(argv=None) -> None:
                         "(default: train one)")
     parser.add_argument("--no-transformer", action="store_true", help="bench the LSTM only")
     parser.add_argument("--texts", type=int, default=200, help="validation texts (default 200)")
-    parser.add_argument("--samples", type=int, default=5000, help="LIME copies per text (default 5000)")
+    parser.add_argument("--samples", type=int, default=5000, help="LIME copies and SHAP coalitions per text "
+                        "(default 5000)")
     parser.add_argument("--steps", type=int, default=50, help="integrated-gradients steps (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="text sample, LIME and random words (default 0)")
     args = parser.parse_args(argv)

@@ -2,15 +2,22 @@
 
     python -m train.bench gan_superres [--preset full] [--steps 20] [--precisions float32,mixed_bfloat16]
                           [--peer-python PATH]
-    python -m train.bench vae --preset default --keras-peer      # also dcgan
+    python -m train.bench RECIPE --preset default --keras-peer   # every recipe with tools/peers/keras_io_RECIPE.py
 
 For each precision: steps/s and images/s of the recipe's real `train_step` on its real
-input pipeline, the share of step time spent waiting for input, and achieved GFLOP/s
-(TF's op-level count of the forward pass x3 for forward + backward) next to a large
-matmul and a 3x3 convolution timed in the same run (the practical peak). With
-`--peer-python`, runs `../shared/peers/srresnet_torch.py` under that interpreter and
-prints the ratio; with `--keras-peer`, times `tools/peers/keras_io_RECIPE.py` (the same network
-as a keras.io-style model trained by `fit`) in the same run. Prints tables; asserts nothing.
+input pipeline (the median step after 3 warm-up steps: tracing is never timed), the share of
+step time spent waiting for input, and achieved GFLOP/s (TF's op-level count of the forward
+pass x3 for forward + backward; "-" where TF cannot count it, e.g. ops inside an LSTM's loop)
+next to a large matmul and a 3x3 convolution timed in the same run (the practical peak). With
+`--peer-python`, runs `../shared/peers/srresnet_torch.py` under that interpreter and prints the
+ratio; with `--keras-peer`, times `tools/peers/keras_io_RECIPE.py` (the same network as a
+keras.io-style model trained by `fit`, the same data and batch) in the same run, in steps/s.
+Where the zoo's step computes more than the peer (adversarial training, a weight average), the
+peer names the zoo settings that compute the same (`ZOO_AS_PEER`) and an extra row times the zoo
+with them, so both comparisons show. "steps/s, K per call" times the same step as the trainer
+runs it, K steps per traced call (`--steps-per-call`, cut at `--log-every`); the peer ratio is
+against it (a peer's `fit` runs one step per call, as keras.io examples do). Prints tables;
+asserts nothing.
 
 Without an AMD EPYC at hand, `ONEDNN_MAX_CPU_ISA=AVX2 taskset -c 0 python -m train.bench ...
 --precisions float32` on the AMX Intel stands in for it in float32 (README: Speed); bfloat16 peaks
@@ -28,16 +35,21 @@ import dataclasses  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from train.recipes import get_recipe  # noqa: E402
-from train.trainer import build, distribute, make_step_function  # noqa: E402
+from train.trainer import build, distribute, make_step_function, make_steps_function  # noqa: E402
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "srresnet_torch.py"
+KERAS_PEERS = Path(__file__).resolve().parents[1] / "tools" / "peers"
+WARM_UP = 3  # steps run before timing: tracing, first-run kernel set-up, a full prefetch buffer
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -64,18 +76,20 @@ def peak_gflops(dtype: tf.DType) -> dict[str, float]:
     return {"matmul": 2 * 2048**3 / t_matmul / 1e9, "conv": 2 * 16 * 96 * 96 * 9 * 64 * 64 / t_conv / 1e9}
 
 
-def forward_gflop(model: keras.Model, shape: tuple[int, ...]) -> float:
-    """GFLOP of one forward pass on `shape`, counted op by op by TensorFlow's profiler."""
+def forward_gflop(model: keras.Model, spec: tf.TensorSpec) -> float:
+    """GFLOP of one forward pass on inputs like `spec`, counted op by op by TensorFlow's profiler."""
     from tensorflow.python.profiler import model_analyzer, option_builder
 
-    graph = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec(shape)).graph
+    graph = tf.function(lambda x: model(x)).get_concrete_function(spec).graph
     options = option_builder.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
 
 
-def measure(recipe, config, steps: int) -> dict[str, float]:
-    """Run `steps` timed steps of the first training phase; split input wait from compute."""
+def _timed_steps(recipe, config, steps: int) -> tuple[list[float], float, keras.Model, tf.data.Dataset, float]:
+    """(seconds of each of `steps` steps of the first training phase, one step per call, after
+    `WARM_UP` untimed ones; seconds of those spent waiting for input; the model; its batches;
+    seconds per step in the trainer's calls of several steps), in `config.precision`."""
     keras.mixed_precision.set_global_policy(config.precision)
     strategy = tf.distribute.get_strategy()
     built = build(recipe, config)
@@ -85,24 +99,79 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
     step = make_step_function(strategy, model.train_step)  # the trainer's own step
     data = built.batches_from(0)
     iterator = iter(distribute(strategy, data))
-    for _ in range(3):  # trace, warm up, fill the prefetch buffer
+    for _ in range(WARM_UP):  # trace, warm up, fill the prefetch buffer
         tf.nest.map_structure(lambda t: t.numpy(), step(next(iterator)))
-    waiting = computing = 0.0
+    waiting, times = 0.0, []
     for _ in range(steps):
         start = time.perf_counter()
         batch = next(iterator)
         fetched = time.perf_counter()
         tf.nest.map_structure(lambda t: t.numpy(), step(batch))
-        waiting, computing = waiting + fetched - start, computing + time.perf_counter() - fetched
-    first_input = tuple(tf.nest.flatten(data.element_spec)[0].shape)
+        waiting += fetched - start
+        times.append(time.perf_counter() - start)
+    loop = _loop_seconds_per_step(strategy, model, iterator, config, steps)
+    keras.mixed_precision.set_global_policy("float32")
+    return times, waiting, model, data, loop
+
+
+def _loop_seconds_per_step(strategy, model, iterator, config, steps: int) -> float:
+    """Seconds per step as the trainer runs them: calls of `steps_per_call` steps (cut at
+    `log_every`, where the trainer's calls end too) of `make_steps_function`; the median call."""
+    per_call = max(1, min(config.steps_per_call, config.log_every))
+    run = make_steps_function(strategy, model.train_step)
+    count = tf.constant(per_call)
+    tf.nest.map_structure(lambda t: t.numpy(), run(iterator, count))  # trace, warm up
+    times = []
+    for _ in range(max(3, steps // per_call)):
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), run(iterator, count))
+        times.append((time.perf_counter() - start) / per_call)
+    return statistics.median(times)
+
+
+def measure(recipe, config, steps: int) -> dict[str, float]:
+    """Time `steps` steps of the first training phase after `WARM_UP` untimed ones; split input
+    wait from compute. Rates are of the median step (robust to other processes' bursts)."""
+    times, waiting, model, data, loop = _timed_steps(recipe, config, steps)
+    spec = tf.nest.flatten(data.element_spec)[0]
+    keras.mixed_precision.set_global_policy(config.precision)
     try:  # forward + backward of the network that maps the first input (SR: the generator)
-        gflop = 3 * forward_gflop(getattr(model, "generator", model), first_input)
+        if not spec.dtype.is_floating:  # raw strings: the counter sees no shapes after tokenizing
+            raise TypeError(f"{spec.dtype.name} inputs")
+        gflop = 3 * forward_gflop(getattr(model, "generator", model), spec)
     except Exception:  # noqa: BLE001 - a model whose call takes other inputs (a GAN's noise): not counted
         gflop = float("nan")
-    seconds = (waiting + computing) / steps
     keras.mixed_precision.set_global_policy("float32")
-    return {"steps_s": 1 / seconds, "images_s": first_input[0] / seconds, "wait": waiting / (waiting + computing),
-            "gflops": gflop / seconds, "gflop_step": gflop}
+    seconds = statistics.median(times)
+    return {"steps_s": 1 / seconds, "images_s": spec.shape[0] / seconds, "wait": waiting / sum(times),
+            "gflops": gflop / seconds, "gflop_step": gflop, "loop_steps_s": 1 / loop,
+            "per_call": max(1, min(config.steps_per_call, config.log_every))}
+
+
+def step_runner(recipe, config) -> Callable[[str], Callable[[], None]]:
+    """`policy -> run`: builds a throwaway copy of `config`'s model and batches in that Keras dtype
+    policy (call it in the run's strategy scope) and returns a call that runs one training step
+    of the first phase and waits for it. What `train.strategy.resolve_precision(...,
+    step_runner=...)` times to choose `--precision auto` on the run's own step, alternating the
+    two policies' steps after untimed warm-up ones (clear the Keras session afterwards)."""
+
+    def make(policy: str) -> Callable[[], None]:
+        keras.mixed_precision.set_global_policy(policy)
+        built = build(recipe, dataclasses.replace(config, precision=policy))
+        if hasattr(built.model, "begin_step"):
+            built.model.begin_step(0)
+        step = make_step_function(tf.distribute.get_strategy(), built.model.train_step)
+        iterator = iter(distribute(tf.distribute.get_strategy(), built.batches_from(0)))
+        keras.mixed_precision.set_global_policy("float32")
+
+        def run() -> None:
+            keras.mixed_precision.set_global_policy(policy)  # as when the model was built (tracing)
+            tf.nest.map_structure(lambda t: t.numpy(), step(next(iterator)))
+            keras.mixed_precision.set_global_policy("float32")
+
+        return run
+
+    return make
 
 
 def peer_images_per_second(python: str) -> dict[str, float]:
@@ -111,23 +180,34 @@ def peer_images_per_second(python: str) -> dict[str, float]:
     return {m[1]: float(m[2]) for m in re.finditer(r"(fp32|bf16): ([\d.]+) images/s", out)}
 
 
-def keras_peer_images_per_second(recipe: str, config, steps: int) -> float:
-    """images/s of `tools/peers/keras_io_<recipe>.py`: the same network as a keras.io-style
-    model (a `train_step` with trackers) trained by `fit`, timed in this process."""
+def keras_peer(recipe: str) -> ModuleType:
+    """`tools/peers/keras_io_<recipe>.py`: `make_peer(config) -> (compiled model, batches)` and,
+    where the zoo's step computes more than the peer, `ZOO_AS_PEER` (the zoo settings that
+    compute the same). Peers may import each other (their folder goes on the path)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "peers" / f"keras_io_{recipe}.py"
+    path = KERAS_PEERS / f"keras_io_{recipe}.py"
     if not path.is_file():
-        raise SystemExit(f"error: no keras.io-style peer for {recipe} ({path} does not exist)")
+        peers = sorted(p.stem.removeprefix("keras_io_") for p in KERAS_PEERS.glob("keras_io_*.py"))
+        raise SystemExit(f"error: no keras.io-style peer for {recipe} ({path} does not exist); "
+                         f"peers exist for {', '.join(peers)}")
+    if str(KERAS_PEERS) not in sys.path:
+        sys.path.insert(0, str(KERAS_PEERS))
     spec = importlib.util.spec_from_file_location(f"keras_io_{recipe}", path)
     peer = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(peer)
+    return peer
+
+
+def keras_peer_steps_per_second(peer: ModuleType, config, steps: int) -> float:
+    """steps/s of the keras.io-style `peer` trained by `fit` in this process: the median of
+    `steps` steps after `WARM_UP` untimed ones, as `measure` times the zoo's step."""
     keras.mixed_precision.set_global_policy(config.precision)
     model, data = peer.make_peer(config)
     timer = _FitTimer()
-    model.fit(data, steps_per_epoch=steps + 3, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
+    model.fit(data, steps_per_epoch=steps + WARM_UP, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
     keras.mixed_precision.set_global_policy("float32")
-    return config.batch_size / statistics.median(timer.times[3:])  # after trace and warm-up
+    return 1 / statistics.median(timer.times[WARM_UP:])
 
 
 class _FitTimer(keras.callbacks.Callback):
@@ -145,6 +225,10 @@ class _FitTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
+def _settings(overrides: dict) -> str:
+    return ", ".join(f"{name}={value}" for name, value in overrides.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__.split("\n")[0])
     parser.add_argument("recipe", nargs="?", default="gan_superres")
@@ -157,31 +241,46 @@ def main() -> None:
     args = parser.parse_args()
     recipe = get_recipe(args.recipe)
     base = recipe.presets[args.preset]
+    peer_module = keras_peer(recipe.name) if args.keras_peer else None
     precisions = args.precisions.split(",")
     dtypes = [("float32", tf.float32)] + [("bfloat16", tf.bfloat16)] * any("bfloat16" in p for p in precisions)
     peaks = {name: peak_gflops(dtype) for name, dtype in dtypes}  # float32 only: runs where oneDNN lacks bf16
     print("Peak GFLOP/s here: " + ", ".join(f"{d} matmul {p['matmul']:.0f} conv {p['conv']:.0f}"
                                             for d, p in peaks.items()))
-    rows = {}
+    as_peer = getattr(peer_module, "ZOO_AS_PEER", {})
+    rows = {}  # (precision, zoo settings changed) -> measurements
     for precision in precisions:
-        rows[precision] = measure(recipe, dataclasses.replace(base, precision=precision), args.steps)
+        rows[precision, ""] = measure(recipe, dataclasses.replace(base, precision=precision), args.steps)
+        if as_peer:  # the zoo computing what the peer computes
+            rows[precision, _settings(as_peer)] = measure(
+                recipe, dataclasses.replace(base, precision=precision, **as_peer), args.steps)
     peer = peer_images_per_second(args.peer_python) if args.peer_python else {}
     peer_key = {"float32": "fp32", "mixed_bfloat16": "bf16"}
-    if args.keras_peer:  # the same table columns: the keras.io-style peer, in this same run
-        peer = {peer_key.get(p, p): keras_peer_images_per_second(recipe.name, dataclasses.replace(base, precision=p),
-                                                                  args.steps) for p in rows}
-    peer_name = "keras.io-style peer" if args.keras_peer else "PyTorch peer"
-    print(f"\n{recipe.name} --preset {args.preset}: {next(iter(rows.values()))['gflop_step']:.1f} GFLOP per step")
-    print("| precision | steps/s | images/s | input wait | GFLOP/s | of fp32 matmul peak | vs float32 "
-          f"| {peer_name} images/s | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    if peer_module:  # the same table columns: the keras.io-style peer, in this same run, in steps/s
+        peer = {peer_key.get(p, p): keras_peer_steps_per_second(peer_module, dataclasses.replace(base, precision=p),
+                                                                 args.steps) for p in precisions}
+    peer_cell = "keras.io-style peer steps/s" if peer_module else "PyTorch peer images/s"
+    gflop = next(iter(rows.values()))["gflop_step"]
+    print(f"\n{recipe.name} --preset {args.preset} (batch {base.batch_size}): "
+          + (f"{gflop:.1f} GFLOP per step" if gflop == gflop else "GFLOP per step not counted"))
+    per_call = next(iter(rows.values()))["per_call"]
+    print("| precision | steps/s | images/s | input wait | GFLOP/s | of fp32 matmul peak | of matmul / conv peak "
+          f"| vs float32 | steps/s, {per_call} per call | {peer_cell} | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     first = rows[next(iter(rows))]
-    for precision, row in rows.items():
+    for (precision, changed), row in rows.items():
         peer_rate = peer.get(peer_key.get(precision, ""))
-        peer_cells = f"{peer_rate:.1f} | {row['images_s'] / peer_rate:.2f}x" if peer_rate else "- | -"
-        print(f"| {precision} | {row['steps_s']:.2f} | {row['images_s']:.1f} | {100 * row['wait']:.1f}% | "
-              f"{row['gflops']:.0f} | {100 * row['gflops'] / peaks['float32']['matmul']:.0f}% | "
-              f"{row['steps_s'] / first['steps_s']:.2f}x | {peer_cells} |")
+        zoo_rate = row["loop_steps_s"] if peer_module else row["images_s"]  # a peer's fit: against the trainer's loop
+        peer_cells = f"{peer_rate:.2f} | {zoo_rate / peer_rate:.2f}x" if peer_rate else "- | -"
+        peak = peaks["bfloat16" if "bfloat16" in precision else "float32"]
+        shares = (f"{100 * row['gflops'] / peaks['float32']['matmul']:.0f}% | "
+                  f"{100 * row['gflops'] / peak['matmul']:.0f}% / {100 * row['gflops'] / peak['conv']:.0f}%")
+        if row["gflops"] != row["gflops"]:  # NaN: TF could not count this model's operations
+            shares = "- | -"
+        gflops = "-" if row["gflops"] != row["gflops"] else f"{row['gflops']:.0f}"
+        label = f"{precision}, zoo with {changed}" if changed else precision
+        print(f"| {label} | {row['steps_s']:.2f} | {row['images_s']:.1f} | {100 * row['wait']:.1f}% | {gflops} | "
+              f"{shares} | {row['steps_s'] / first['steps_s']:.2f}x | {row['loop_steps_s']:.2f} | {peer_cells} |")
 
 
 if __name__ == "__main__":

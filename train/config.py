@@ -118,6 +118,7 @@ class TrainConfig:
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"  # auto: bf16 on bf16 matrix units
     log_every: int = 10  # steps between scalar summaries (losses, learning rates)
     checkpoint_every: int = 200  # steps between checkpoints (one is also written after every epoch)
+    steps_per_call: int = 50  # most training steps per traced call: fewer Python round trips; a call ends at every log step, checkpoint and epoch end; signals act between calls
     minutes: float = 0.0  # > 0: scale the planned steps so training takes about this long here (speed measured at start, saved in config.json)
 
     def __post_init__(self) -> None:
@@ -147,7 +148,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError naming the flag when a value is out of range (every float must be
         finite: an infinite or NaN learning rate or weight only shows up later as NaN losses)."""
-        for name in ("epochs", "steps_per_epoch", "batch_size", "log_every", "checkpoint_every"):
+        for name in ("epochs", "steps_per_epoch", "batch_size", "log_every", "checkpoint_every", "steps_per_call"):
             self.require(name, getattr(self, name) >= 1, "at least 1")
         self.require("seed", 0 <= self.seed <= MAX_SEED, f"in 0..{MAX_SEED} (TensorFlow seeds are 32-bit)")
         self.require("minutes", self.minutes >= 0, "0 (off) or more")
@@ -217,7 +218,7 @@ def read_run(run_dir: Path, recipe_name: str) -> dict | None:
     return saved
 
 
-def changed_fields(config: TrainConfig, saved: dict, ignore: tuple[str, ...] = ("epochs",)) -> list[str]:
+def changed_fields(config: TrainConfig, saved: dict, ignore: tuple[str, ...] = ("epochs", "steps_per_call")) -> list[str]:
     """`--flag OLD -> NEW` for each field whose value differs from a saved `config.json` dict."""
     now = json.loads(json.dumps(config.to_dict()))
     # A field the saved run predates ran with its default.

@@ -64,9 +64,13 @@ class RecentMeans:
     def add(self, logs: dict[str, float], examples) -> None:
         """One step: `logs` summed over replicas (trackers' values are not used), `examples` in it."""
         examples = _float(examples)
-        for name, value in logs.items():
-            self.sums[name] = self.sums.get(name, 0.0) + value * examples
-        self.examples += examples
+        self.add_sums({name: value * examples for name, value in logs.items()}, examples)
+
+    def add_sums(self, sums: dict, examples) -> None:
+        """Several steps: each value's sum over them weighted by batch size, and their examples."""
+        for name, total in sums.items():
+            self.sums[name] = self.sums.get(name, 0.0) + _float(total)
+        self.examples += _float(examples)
 
     def read(self, logged: dict[str, float]) -> dict[str, float]:
         """The window's means of the names in `logged` (the trainer's true values at this log

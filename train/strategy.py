@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -85,14 +88,18 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief) or task_type is None
 
 
-def resolve_precision(precision: str, measure: bool = True) -> tuple[str, str]:
+def resolve_precision(precision: str, measure: bool = True,
+                      step_runner: Callable[[str], Callable[[], object]] | None = None) -> tuple[str, str]:
     """The Keras dtype policy for `--precision`, and why it was chosen.
 
     `auto`: on a GPU, `mixed_bfloat16` from compute capability 8.0, else `float32`. On a CPU
-    without bfloat16 instructions (AVX512_BF16 or AMX-BF16), `float32`. On a CPU with them,
-    a short measurement (about a second: a 3x3 convolution and a matmul in both precisions)
-    picks `mixed_bfloat16` if it is at least 1.1x faster; with `measure=False` (multi-worker
-    runs, where every worker must choose alike) it is picked without measuring.
+    without bfloat16 instructions (AVX512_BF16 or AMX-BF16), `float32`. On a CPU with them, a
+    measurement picks `mixed_bfloat16` if it is at least 1.1x faster: of the run's own training
+    step when the caller passes `step_runner(policy) -> a call that runs one step` (e.g.
+    `train.bench.step_runner`; timed by `interleaved_speedup`, warm-up excluded), else of a 3x3
+    convolution and a matmul (`bfloat16_speedup`, about half a second, whose ratio can differ
+    from the model's). With `measure=False` (multi-worker runs, where every worker must choose
+    alike) it is picked without measuring.
     """
     if precision != "auto":
         return precision, "as asked"
@@ -108,27 +115,48 @@ def resolve_precision(precision: str, measure: bool = True) -> tuple[str, str]:
         return "float32", "this CPU has no bfloat16 instructions"
     if not measure:
         return "mixed_bfloat16", "this CPU has bfloat16 instructions (not measured under multi_worker)"
-    speedup = bfloat16_speedup()
+    if step_runner is not None:
+        speedup = interleaved_speedup(step_runner("float32"), step_runner("mixed_bfloat16"), warm_up=3)
+        what = "the training step"
+    else:
+        speedup, what = bfloat16_speedup(), "a 3x3 convolution and a matmul"
     choice = "mixed_bfloat16" if speedup >= 1.1 else "float32"
-    return choice, f"bfloat16 ran {speedup:.2f}x as fast as float32 here (measured now)"
+    return choice, f"{what} ran {speedup:.2f}x as fast in bfloat16 as in float32 here (measured now)"
 
 
-def bfloat16_speedup(repeats: int = 5) -> float:
-    """float32 time / bfloat16 time of a 3x3 64->64 convolution on 8x64x64 plus a 1024^2 matmul."""
-    import time
+def interleaved_speedup(float32_call: Callable[[], object], bfloat16_call: Callable[[], object],
+                        repeats: int = 7, warm_up: int = 2,
+                        clock: Callable[[], float] = time.perf_counter) -> float:
+    """float32 seconds / bfloat16 seconds of two calls that each finish their work.
 
-    def seconds(dtype) -> float:
+    Each call runs `warm_up` times untimed first (tracing, oneDNN's first-run kernel set-up,
+    the process's first-op costs), both before either is timed; then `repeats` timed rounds
+    alternate the two, so that another process's burst of work slows both alike, and the
+    result is the median of the rounds' ratios.
+    """
+    for call in (float32_call, bfloat16_call):
+        for _ in range(warm_up):
+            call()
+    ratios = []
+    for _ in range(repeats):
+        start = clock()
+        float32_call()
+        middle = clock()
+        bfloat16_call()
+        ratios.append((middle - start) / max(clock() - middle, 1e-9))
+    return statistics.median(ratios)
+
+
+def bfloat16_speedup(repeats: int = 7) -> float:
+    """float32 time / bfloat16 time of a 3x3 64->64 convolution on 8x64x64 plus a 1024^2 matmul
+    (`interleaved_speedup`: warm-up excluded, rounds alternated; about half a second)."""
+
+    def work(dtype) -> Callable[[], object]:
         x = tf.cast(tf.random.stateless_normal((8, 64, 64, 64), (1, 2)), dtype)
         k = tf.cast(tf.random.stateless_normal((3, 3, 64, 64), (3, 4)), dtype)
         a = tf.cast(tf.random.stateless_normal((1024, 1024), (5, 6)), dtype)
-        work = tf.function(lambda: tf.reduce_sum(tf.cast(tf.nn.conv2d(x, k, 1, "SAME"), tf.float32))
+        both = tf.function(lambda: tf.reduce_sum(tf.cast(tf.nn.conv2d(x, k, 1, "SAME"), tf.float32))
                            + tf.reduce_sum(tf.cast(tf.linalg.matmul(a, a), tf.float32)))
-        work().numpy()  # trace and warm up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            work().numpy()
-            times.append(time.perf_counter() - start)
-        return sorted(times)[len(times) // 2]
+        return lambda: both().numpy()
 
-    return seconds(tf.float32) / seconds(tf.bfloat16)
+    return interleaved_speedup(work(tf.float32), work(tf.bfloat16), repeats)

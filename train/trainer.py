@@ -207,6 +207,47 @@ def make_step_function(strategy: tf.distribute.Strategy, step_fn, reduce_retraci
     return step
 
 
+def make_steps_function(strategy: tf.distribute.Strategy, step_fn):
+    """`steps(iterator, count) -> (outputs, sums, examples, first_bad, its outputs)`: `count`
+    (>= 1) training steps, each `step_fn` on every replica's part of the iterator's next batch,
+    in one traced call (a `tf.while_loop`, as Keras' `steps_per_execution`): one Python round
+    trip instead of `count`. Returns the last step's outputs (float32, summed over replicas, as
+    `make_step_function`), each output's sum over the steps weighted by batch size, the
+    examples of all the steps, the index of the first step with a NaN or infinite output (-1:
+    none) and that step's outputs."""
+
+    def replica_step(batch):
+        return step_fn(batch), _batch_size(batch)
+
+    def one_step(iterator):
+        outputs, size = strategy.run(replica_step, args=(next(iterator),))
+        summed = {name: tf.cast(strategy.reduce("SUM", value, axis=None), tf.float32)
+                  for name, value in outputs.items()}
+        return summed, strategy.reduce("SUM", size, axis=None)
+
+    def finite(outputs: dict):
+        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in outputs.values()]))
+
+    @tf.function
+    def steps(iterator, count):
+        outputs, examples = one_step(iterator)
+        sums = {name: value * examples for name, value in outputs.items()}
+        bad = tf.where(finite(outputs), -1, 0)
+
+        def body(i, outputs, sums, examples, bad, bad_outputs):
+            outputs, size = one_step(iterator)
+            sums = {name: sums[name] + value * size for name, value in outputs.items()}
+            first = tf.logical_and(bad < 0, tf.logical_not(finite(outputs)))
+            bad_outputs = {name: tf.where(first, outputs[name], value) for name, value in bad_outputs.items()}
+            return i + 1, outputs, sums, examples + size, tf.where(first, i, bad), bad_outputs
+
+        _, outputs, sums, examples, bad, bad_outputs = tf.while_loop(
+            lambda i, *_: i < count, body, (tf.constant(1), outputs, sums, examples, bad, outputs))
+        return outputs, sums, examples, bad, bad_outputs
+
+    return steps
+
+
 def distribute(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
     """Split each global batch over the replicas; workers shard by element (the data
     pipelines are seeded random streams, not files)."""
@@ -226,10 +267,15 @@ class MeanLogs:
         """Add one step; return its logs (tracker values are filled in by `read`)."""
         examples = _number(examples)
         logs = {name: _number(value) for name, value in outputs.items()}
-        for name, value in logs.items():
-            self.sums[name] = self.sums.get(name, 0.0) + value * examples
-        self.examples += examples
-        return logs
+        return self.add_sums(logs, {name: value * examples for name, value in logs.items()}, examples)
+
+    def add_sums(self, last: dict, sums: dict, examples) -> dict[str, float]:
+        """Add several steps (`make_steps_function`'s outputs): each value's sum weighted by
+        batch size and their examples; return the last step's logs."""
+        for name, total in sums.items():
+            self.sums[name] = self.sums.get(name, 0.0) + _number(total)
+        self.examples += _number(examples)
+        return {name: _number(value) for name, value in last.items()}
 
     def read(self, logs: dict[str, float] | None = None) -> dict[str, float]:
         """`logs` (default: the weighted means so far) with tracker results put in, across replicas."""
@@ -401,12 +447,27 @@ class _Loop:
                 print(f"Resuming from {latest} at step {int(self.step.numpy())}")
         return int(self.step.numpy())
 
-    def step_function(self, step: int):
-        """The traced step for this step's phase (see `begin_step` in the module docstring)."""
-        key = self.model.begin_step(step) if hasattr(self.model, "begin_step") else None
+    def phase(self, step: int):
+        """The model's phase key for `step` (`begin_step` in the module docstring; None without)."""
+        return self.model.begin_step(step) if hasattr(self.model, "begin_step") else None
+
+    def steps_function(self, step: int):
+        """The traced steps for this step's phase (call right before running them: the model's
+        phase is set by `begin_step(step)`)."""
+        key = self.phase(step)
         if key not in self.step_functions:
-            self.step_functions[key] = make_step_function(self.strategy, self.model.train_step)
+            self.step_functions[key] = make_steps_function(self.strategy, self.model.train_step)
         return self.step_functions[key]
+
+    def steps_in_call(self, step: int, end: int) -> int:
+        """How many steps from `step` the next call runs: at most `steps_per_call`, ending at
+        the next log step, checkpoint step or `end` (the epoch's), and never across a phase
+        change, so everything promised at a step (logs, checkpoints, exact resume) still is."""
+        config = self.config
+        last = min(end, step + config.steps_per_call,
+                   *((step // every + 1) * every for every in (config.log_every, config.checkpoint_every)))
+        key = self.phase(step)
+        return next((s for s in range(step + 1, last) if self.phase(s) != key), last) - step
 
     def notify(self, hook: str, *args) -> None:
         """Call a Keras callback hook on every callback (in order; they share `logs`)."""
@@ -498,19 +559,22 @@ class _Loop:
         self.model.reset_metrics()
         recent = RecentMeans(self.model)  # the progress line's values: means since the last log step
         self.notify("on_epoch_begin", epoch)
-        step, logs = int(self.step.numpy()), {}
-        while step < (epoch + 1) * config.steps_per_epoch:
-            outputs, examples = self.step_function(step)(next(iterator))
-            self.step.assign_add(1)
-            step += 1
-            logs = means.add(outputs, examples)
-            self.check_finite(logs, step)
+        step, logs, end = int(self.step.numpy()), {}, (epoch + 1) * config.steps_per_epoch
+        while step < end:
+            count = self.steps_in_call(step, end)
+            last, sums, examples, bad, bad_outputs = self.steps_function(step)(iterator, tf.constant(count))
+            self.step.assign_add(count)
+            step += count
+            logs = means.add_sums(last, sums, examples)
+            if int(bad) >= 0:  # the first step with a NaN or infinite value, named
+                self.check_finite({name: _number(value) for name, value in bad_outputs.items()},
+                                  step - count + int(bad) + 1)
             if step % config.log_every == 0:
                 logs = means.read(logs)
                 self.write_scalars("train", logs, step)
             if step % config.checkpoint_every == 0:
                 self.save_checkpoint()
-            recent.add(logs, examples)  # read on every worker: under multi_worker reading a tracker is collective
+            recent.add_sums(sums, examples)  # read on every worker: under multi_worker reading a tracker is collective
             shown = recent.read(logs) if step % config.log_every == 0 else None
             if progress:
                 progress.update(step, shown)

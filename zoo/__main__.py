@@ -151,12 +151,16 @@ def _add_explain(commands) -> None:
     ex.add_argument("-o", "--output", required=True, metavar="OUT",
                     help="path stem: writes OUT.html and OUT.png (a .html or .png suffix is dropped)")
     ex.add_argument("--file", metavar="F", help="more texts, one per line (text classifiers)")
-    ex.add_argument("--method", metavar="M[,M...]", help="explainers to run; texts: attention, lime, ig; "
-                    "images: ig, occlusion, attention (default: every one the model supports)")
+    ex.add_argument("--method", metavar="M[,M...]", help="explainers to run; texts: attention, lime, ig, shap; "
+                    "images: ig, occlusion, attention, lime, shap (default: texts attention, lime, ig; images "
+                    "ig, occlusion, attention)")
+    ex.add_argument("--segmentation", choices=("auto", "quickshift", "grid"), default="auto",
+                    help="images, LIME and SHAP: their players; quickshift superpixels (scikit-image, as lime), "
+                    "a grid of patches, or auto: quickshift when it finds at least 8 superpixels, else the grid")
     ex.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of every random choice (LIME's "
                     "perturbations, t-SNE): the same seed gives the same numbers (default 0)")
-    ex.add_argument("--samples", type=int, default=5000, metavar="N", help="LIME: perturbed copies per text "
-                    "(default 5000, as the lime package)")
+    ex.add_argument("--samples", type=int, default=5000, metavar="N", help="LIME: perturbed copies per text or "
+                    "image; SHAP: coalitions (default 5000)")
     ex.add_argument("--steps", type=int, default=50, metavar="N",
                     help="integrated gradients: steps of the path from the baseline (default 50)")
     ex.add_argument("--top", type=int, default=5, metavar="K", help="words listed per method and text (default 5)")

@@ -40,6 +40,7 @@ class TextConfig(TrainConfig):
     text_column: str = ""  # name or 0-based index; "": a column named text/review/..., else all but the label joined
     label_column: str = ""  # name or 0-based index; "": a column named label/class/..., else column 0
     limit: int = 0  # at most this many texts per source (first ones); 0: all
+    labels: int = 0  # learn from only this many labelled training texts (a fixed stratified sample, the selection slice included); 0: all
     max_tokens: int = 10000  # vocabulary size (padding and out-of-vocabulary included)
     tokens: Literal["auto", "chars", "words"] = "auto"  # chars: characters of scripts without spaces (Chinese, Japanese, Thai), words of others; words: split at spaces only; auto: chosen from the training texts
     bigrams: Literal["auto", "on", "off"] = "auto"  # also embed each pair of adjacent tokens; auto: on with chars (character bigrams), off with words
@@ -59,6 +60,7 @@ class TextConfig(TrainConfig):
         super().validate()
         self.require("val_fraction", 0 < self.val_fraction < 1, "between 0 and 1")
         self.require("limit", self.limit >= 0, "0 or more")
+        self.require("labels", self.labels == 0 or self.labels >= 2, "0 (all) or at least 2")
         self.require("max_tokens", self.max_tokens >= 3, "at least 3")
         self.require("sequence_length", self.sequence_length >= 0, "0 (auto) or more")
         for name in self.sizes:
@@ -84,6 +86,31 @@ def encode(config: TextConfig, name: str = "lstm_classifier"):
     parts = train_and_validation_texts(config.data, config.val_data, config.val_fraction, config.text_column,
                                        config.label_column, config.limit, SPLIT_SEED)
     return encode_texts(*parts, name=name)
+
+
+LABELS_SEED = 3  # the --labels sample: fixed too
+
+
+def labelled_sample(texts: list[str], ids, count: int):
+    """`(sample texts, ids), (the other texts, ids)`: a fixed stratified sample of exactly
+    `count` training texts (each class's share kept: largest remainders, at least one per
+    class), for learning from few labels; the other texts are what pre-training may read
+    without their labels. Orders as given; `count` 0 or >= all: all texts."""
+    import numpy as np
+
+    ids = np.asarray(ids)
+    if count == 0 or count >= len(texts):
+        return (list(texts), ids), ([], np.zeros(0, np.int32))
+    classes, sizes = np.unique(ids, return_counts=True)
+    shares = count * sizes / len(texts)
+    taken = np.minimum(np.maximum(np.floor(shares).astype(int), 1), sizes)
+    for i in np.argsort(-(shares - np.floor(shares)), kind="stable")[:max(count - taken.sum(), 0)]:
+        taken[i] = min(taken[i] + 1, sizes[i])
+    rng, chosen = np.random.default_rng(LABELS_SEED), np.zeros(len(texts), bool)
+    for label, k in zip(classes, taken):
+        chosen[rng.permutation(np.flatnonzero(ids == label))[:k]] = True
+    pick = lambda keep: ([t for t, c in zip(texts, chosen) if c == keep], ids[chosen == keep])  # noqa: E731
+    return pick(True), pick(False)
 
 
 def selection_split(texts: list[str], ids, fraction: float):
@@ -154,25 +181,31 @@ def text_settings(config: TextConfig, texts: list[str], name: str) -> dict:
     return {"tokens": tokens, "bigrams": bigrams, "sequence_length": length}
 
 
-def adapt(model, texts: list[str], name: str) -> None:
-    """Learn the model's vocabulary; print how the texts read, and a warning naming the cause and
-    the fix when they read as almost nothing (`zoo.data.tokens.vocabulary_stats`)."""
+def adapt(model, texts: list[str], name: str, pretrained=None) -> None:
+    """Learn the model's vocabulary (or take a `pretrained` model's vocabulary and encoder:
+    `start_from`); print how the texts read, and a warning naming the cause and the fix when
+    they read as almost nothing (`zoo.data.tokens.vocabulary_stats`)."""
     import sys
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # printed below, in the run's words
-        stats = model.adapt(texts)
+        if pretrained is None:
+            stats = model.adapt(texts)
+        else:
+            model.start_from(pretrained)
+            stats = model.reading(texts)
     print(f"{name}: {stats.median_tokens:g} token(s) per text (median), {stats.distinct} distinct; "
           f"vocabulary {len(model.vocabulary())}")
     if stats.problem:
         print(f"{name}: WARNING: {stats.problem}", file=sys.stderr, flush=True)
 
 
-def build_text_classifier(config: TextConfig, make_model: Callable, name: str = "lstm_classifier"):
+def build_text_classifier(config: TextConfig, make_model: Callable, name: str = "lstm_classifier",
+                          pretrained=None):
     """Read and split the texts, make the model (`make_model(class names, settings)` with the
-    `text_settings`, unadapted), adapt its vocabulary, compile it; the data and callbacks every
-    text-classifier recipe shares."""
+    `text_settings`, unadapted), adapt its vocabulary (or start it from `pretrained`), compile
+    it; the data and callbacks every text-classifier recipe shares."""
     import keras
     import tensorflow as tf
 
@@ -180,12 +213,16 @@ def build_text_classifier(config: TextConfig, make_model: Callable, name: str = 
     from train.trainer import Built
 
     (all_texts, all_ids), (val_texts, val_ids), names = encode(config, name)
+    if config.labels:
+        (all_texts, all_ids), (unlabelled, _) = labelled_sample(all_texts, all_ids, config.labels)
+        print(f"{name}: --labels {config.labels}: learning from {len(all_texts)} labelled training texts "
+              f"(a fixed stratified sample); {len(unlabelled)} others unused")
     (train_texts, train_ids), (select_texts, select_ids) = selection_split(all_texts, all_ids, config.select_fraction)
     print(f"{name}: {len(all_texts)} training / {len(val_texts)} validation texts, "
           f"{len(names)} classes ({', '.join(names)}); {len(train_texts)} fitted, {len(select_texts)} held "
           f"out to choose the epoch")
-    model = make_model(names, text_settings(config, train_texts, name))
-    adapt(model, train_texts, name)
+    model = make_model(names, text_settings(config, train_texts, name) if pretrained is None else {})
+    adapt(model, train_texts, name, pretrained)
     model.compile(keras.optimizers.Adam(learning_rate(config)))
     train_data = (tf.data.Dataset.from_tensor_slices((train_texts, train_ids))
                   .shuffle(len(train_texts), seed=config.seed).repeat()

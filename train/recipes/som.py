@@ -2,8 +2,10 @@
 
 Default: 20x20 map of 10,000 embedded MNIST digits (flattened, [0, 1]), PCA initialization,
 one batch-SOM update per step on the whole sample (Kohonen 2013,
-https://doi.org/10.1016/j.neunet.2012.09.018). `--data` also takes a CSV/TSV of numeric
-columns (any table), or any image source (folder, idx file, tfds:NAME).
+https://doi.org/10.1016/j.neunet.2012.09.018), 10 steps in one epoch: the errors and pictures
+of the map come once, at the end (`--epochs 10 --steps-per-epoch 1` draws them after every
+update, each time a pass over the samples, the pictures and a checkpoint). `--data` also
+takes a CSV/TSV of numeric columns (any table), or any image source (folder, idx file, tfds:NAME).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt")  # --data with these suffixes is a num
 
 @dataclass(frozen=True)
 class Config(TrainConfig):
-    epochs: int = 10
-    steps_per_epoch: int = 1
+    epochs: int = 1
+    steps_per_epoch: int = 10  # batch-SOM updates per epoch (errors and pictures after each epoch)
     batch_size: int = 10_000  # samples per batch-SOM update (all of them: Kohonen's batch SOM)
     log_every: int = 1
     checkpoint_every: int = 100
     data: str = "assets:mnist"  # image source (assets:NAME, folder, idx file, tfds:NAME) or a .csv/.tsv numeric table
     val_data: str = "train"  # errors per epoch on: train (the training samples: the usual SOM figures), none, a source
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "float32"  # SOM distances are float32 anyway (auto would only measure)
     samples: int = 10_000  # use at most this many samples (0: all)
     image_size: tuple[int, int] = (0, 0)  # resize images to HEIGHT WIDTH (0 0: keep; all must share one size)
     channels: int = 1  # image channels (1 gray, 3 RGB)
@@ -82,17 +85,20 @@ def load_samples(config: Config, source: str, split: str):
     return x, labels, names, tuple(images.shape[1:])
 
 
-def som_evaluation(x, labels):
-    """`model -> ({}, pictures)` for `EpochEvaluation`: labels the units (majority label of the
-    training samples they win), then the U-matrix, the prototypes and the hit map."""
+def som_evaluation(x, labels, errors: bool = False):
+    """`model -> (scalars, pictures)` for `EpochEvaluation`, from one pass over the training
+    samples `x` (`SOM.survey`): labels the units (majority label of the samples they win),
+    draws the U-matrix, the prototypes and the hit map and, with `errors`, returns the map's
+    quantization and topographic error on `x` (logged as `epoch/val_*`, as `--val-data train`
+    promises: the same values a `test_step` pass gives, without a second pass and its tracing)."""
     from zoo.models.som import hit_map_picture, prototypes_picture, u_matrix_picture
 
     def evaluate(model):
-        if labels is not None:
-            model.label_units(x, labels)
+        survey = model.survey(x, labels)
         pictures = {"u_matrix": u_matrix_picture(model), "prototypes": prototypes_picture(model),
-                    "hit_map": hit_map_picture(model, model.hit_map(x))}
-        return {}, pictures
+                    "hit_map": hit_map_picture(model, survey["hits"])}
+        scalars = {name: survey[name] for name in ("quantization_error", "topographic_error")} if errors else {}
+        return scalars, pictures
 
     return evaluate
 
@@ -115,12 +121,12 @@ def projector_embedding(model):
 
 
 def _validation_samples(config: Config, x, train_split_source: str):
+    """The samples of `--val-data SOURCE` for `test_step`; None for "none" and for "train",
+    whose errors the evaluation callback measures (`som_evaluation`)."""
     from zoo.errors import UserError
 
-    if config.val_data == "none":
+    if config.val_data in ("none", "train"):
         return None
-    if config.val_data == "train":
-        return x
     val = load_samples(config, config.val_data, "test")[0]
     if val.shape[1] != x.shape[1]:
         raise UserError(f"--val-data {config.val_data} has {val.shape[1]} values per sample, the training "
@@ -149,11 +155,14 @@ def build(config: Config):
                 class_names=names, image_shape=image_shape)
     model.initialize(x, config.init, config.seed)
     model.compile()
-    train_data = (tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=config.seed).repeat()
-                  .batch(config.batch_size, drop_remainder=True).prefetch(1))
+    if config.batch_size == len(x):  # every batch is all samples, and a batch-SOM step does not
+        train_data = tf.data.Dataset.from_tensors(x).repeat()  # depend on their order: no shuffle
+    else:
+        train_data = (tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=config.seed).repeat()
+                      .batch(config.batch_size, drop_remainder=True).prefetch(1))
     val = _validation_samples(config, x, config.data)
     val_data = None if val is None else tf.data.Dataset.from_tensor_slices(val).batch(config.batch_size)
-    callbacks = [EpochEvaluation(som_evaluation(x, labels), prefix="som",
+    callbacks = [EpochEvaluation(som_evaluation(x, labels, errors=config.val_data == "train"), prefix="som",
                                  description="U-matrix (light = cluster border); hit map coloured by "
                                              "majority label (Tableau 10 order), paler = fewer samples"),
                  EmbeddingProjector(projector_embedding)]

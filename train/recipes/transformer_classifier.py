@@ -32,6 +32,7 @@ class Config(TextConfig):
     dropout: float = 0.5  # dropout on embeddings and pooled features
     learning_rate: float = 5e-4  # Adam (1e-3 peaked at epoch 2 and then overfitted on the selection slice)
     adversarial: float = 0.5  # as the LSTM's: with 16 epochs, 0.902 on the selection slice against 0.891 off (README)
+    pretrained: str = ""  # a transformer_pretrain run (or its model.keras): start from its encoder and vocabulary (their shape flags are its)
 
     def validate(self) -> None:
         super().validate()
@@ -54,17 +55,50 @@ PRESETS = {
 }
 
 
+def load_pretrained(path: str, name: str = "transformer_classifier"):
+    """The `MaskedTokenModel` of a transformer_pretrain run folder or `.keras` file; a clear
+    error for anything else."""
+    from pathlib import Path
+
+    import keras
+
+    from zoo.errors import UserError
+    from zoo.models.masked_lm import MaskedTokenModel
+
+    file = Path(path) / "model.keras" if Path(path).is_dir() else Path(path)
+    if not file.is_file():
+        raise UserError(f"--pretrained {path}: {file} does not exist; pass a finished transformer_pretrain run folder "
+                        "(python -m train transformer_pretrain) or its model.keras")
+    try:
+        model = keras.saving.load_model(file)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"--pretrained {path}: cannot load {file} ({type(error).__name__}: {error})") from None
+    if not isinstance(model, MaskedTokenModel):
+        raise UserError(f"--pretrained {path}: {file} is a {type(model).__name__}, not a pre-trained encoder; "
+                        "pass a transformer_pretrain run")
+    print(f"{name}: starting from the encoder and vocabulary of {file}: " + ", ".join(
+        f"{k} {v}" for k, v in model.backbone.encoder_settings().items()) + " (the pre-trained run's)")
+    return model
+
+
 def build(config: Config):
     """The Transformer classifier on the configured texts; imports TensorFlow."""
     from zoo.models import TransformerTextClassifier
 
-    return build_text_classifier(config, lambda names, text: TransformerTextClassifier(
-        names, config.max_tokens, text["sequence_length"], config.embedding_dim, num_layers=config.num_layers,
-        num_heads=config.num_heads, ff_dim=config.ff_dim, position=config.position, norm_first=config.norm_first,
-        encoder_dropout=config.encoder_dropout, attention_dropout=config.attention_dropout,
-        dropout=config.dropout, word_dropout=config.word_dropout, label_smoothing=config.label_smoothing,
-        adversarial=config.adversarial, tokens=text["tokens"], bigrams=text["bigrams"]),
-        "transformer_classifier")
+    pretrained = load_pretrained(config.pretrained) if config.pretrained else None
+
+    def make(names, text):
+        shape = pretrained.backbone.encoder_settings() if pretrained is not None else {
+            "max_tokens": config.max_tokens, "sequence_length": text["sequence_length"],
+            "embedding_dim": config.embedding_dim, "num_layers": config.num_layers, "num_heads": config.num_heads,
+            "ff_dim": config.ff_dim, "position": config.position, "norm_first": config.norm_first,
+            "tokens": text["tokens"], "bigrams": text["bigrams"]}
+        return TransformerTextClassifier(
+            names, **shape, encoder_dropout=config.encoder_dropout, attention_dropout=config.attention_dropout,
+            dropout=config.dropout, word_dropout=config.word_dropout, label_smoothing=config.label_smoothing,
+            adversarial=config.adversarial)
+
+    return build_text_classifier(config, make, "transformer_classifier", pretrained)
 
 
 RECIPE = Recipe(

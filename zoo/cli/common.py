@@ -50,6 +50,8 @@ USES = {  # subcommand: use; `eval` has its own table of evaluations in zoo/cli/
 def purpose(model: Any) -> str:
     """What `model` is for, in words: the subcommands that can use it."""
     commands = [f"`python -m zoo {name}`" for name, use in USES.items() if use.can(model)]
+    if not commands and isinstance(getattr(model, "purpose", None), str):
+        return model.purpose  # e.g. a pre-trained encoder: what to do with it instead
     if not commands:
         return ("it has none of the methods zoo uses (upscale and scale, sample, predict_texts, "
                 "predict_samples)")

@@ -4,9 +4,11 @@ why a classifier decided, written to OUT.html and OUT.png (OUT is a path stem; a
 
 - A text classifier (`predict_texts`): INPUTs are texts (and the lines of --file); methods
   `attention` (the model's own weights), `lime` (--samples perturbed copies, seeded by --seed)
-  and `ig` (integrated gradients with --steps), all by default (zoo/explain/text.py).
-- An image classifier that zoo.explain.image knows: INPUTs are image files
-  (`zoo.explain.image.explain_images`).
+  and `ig` (integrated gradients with --steps), by default, and `shap` (Kernel SHAP, --samples
+  coalitions) when asked for (zoo/explain/text.py).
+- An image model that zoo.explain.image knows: INPUTs are image files
+  (`zoo.explain.image.explain_images`); `lime` and `shap` on superpixels when asked for, with
+  --samples copies / coalitions.
 - `--embed DATA` (no INPUT): the model's representations of DATA as PCA and t-SNE scatter plots
   in OUT.png and a TensorBoard projector log in OUT_projector/ (`zoo.explain.embed.embed`).
 
@@ -18,6 +20,7 @@ empty text or a bad flag is one `error:` line and exit 2.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +96,9 @@ def _print_text_report(report: dict) -> None:
         for method in report["methods"]:
             details = entry[method]
             note = {"attention": "", "lime": f" (R^2 {details.get('score', 0):.2f})",
-                    "ig": f" (completeness error {details.get('completeness_error', 0):.2g})"}[method]
+                    "ig": f" (completeness error {details.get('completeness_error', 0):.2g})",
+                    "shap": f" (efficiency error {details.get('efficiency_error', 0):.2g}"
+                            + (", exact)" if details.get("exact") else ")")}[method]
             words = ", ".join(f"{w} {v:+.3f}" if method != "attention" else f"{w} {v:.3f}"
                               for w, v in details["top"])
             say(f"  {method}{note}: {words}")
@@ -106,7 +111,10 @@ def _explain_images(model: Any, args: argparse.Namespace, out: Path) -> dict:
     if not args.inputs or args.file is not None:
         raise UserError("pass image files as INPUT arguments (--file is for texts)")
     report = explain_images(model, list(args.inputs), out, seed=args.seed, steps=args.steps,
-                            methods=_methods(args))
+                            methods=_methods(args), samples=args.samples, segmentation=args.segmentation)
+    players = {image["players"]["segmentation"] for image in report["images"] if "players" in image}
+    for segmentation in sorted(players):  # LIME / SHAP: say which players they used
+        print(f"note: LIME / SHAP players: {segmentation}", file=sys.stderr)
     return {**report, "model": args.model, "model_class": type(model).__name__}
 
 

@@ -461,3 +461,50 @@ def _is_number(cell: str) -> bool:
         return math.isfinite(float(cell))
     except ValueError:
         return False
+
+
+TABLE_SUFFIXES = (".csv", ".tsv")
+
+
+def load_unlabelled_texts(source: str, text_column: int | str | None = None, limit: int = 0) -> list[str]:
+    """Texts without labels, for pre-training: a plain text file (one text per line), a column
+    of a CSV/TSV file, `assets:NAME` or the texts of `tfds:NAME[/CONFIG]`'s train split.
+
+    Args:
+        source: a `.csv` / `.tsv` file (the text column as `read_text_table` finds it; a file
+            with neither a text-like header nor `text_column` is read whole, each row's fields
+            joined), any other file (UTF-8, one text per non-blank line), `assets:NAME`, or
+            `tfds:NAME[/CONFIG]`.
+        text_column: a header name or 0-based index (tables and TFDS); None or "": automatic.
+        limit: at most this many texts (the first ones); 0: all.
+
+    Returns:
+        The texts, stripped, blank ones dropped.
+
+    Raises:
+        UserError: a missing or empty file, a missing column, a negative limit.
+    """
+    if limit < 0:
+        raise UserError(f"limit must be 0 (all) or more, got {limit}")
+    column = _column(text_column)
+    if source.startswith("tfds:"):
+        texts = _read_tfds(source, "train", column, None, limit)[0]
+    elif Path(resolve_source(source)).suffix.lower() in TABLE_SUFFIXES:
+        rows = read_rows(source)
+        header = _header(rows[0][1], (column,))
+        data, width = (rows[1:] if header else rows), len(rows[0][1])
+        index = None if column is None else _index(source, header, width, column, "text")
+        if index is None and header:
+            index = next((_find(header, n) for n in TEXT_NAMES if _find(header, n) is not None), None)
+        texts = [fields[index].strip() if index is not None and index < len(fields)
+                 else " ".join(f.strip() for f in fields if f.strip()) for _, fields in data]
+    else:
+        path = Path(resolve_source(source))
+        if not path.is_file():
+            raise UserError(f"text file {path} does not exist: pass a text file (one text per line), "
+                            "a CSV/TSV file or tfds:NAME")
+        texts = path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
+    texts = [t.strip() for t in texts if t.strip()]
+    if not texts:
+        raise UserError(f"{source} holds no text: pass a file with one text per line or a table with a text column")
+    return texts[:limit] if limit else texts

@@ -1,5 +1,5 @@
-"""Explanations of image models: integrated gradients, occlusion and, for the hybrid classifier,
-its row attention; written as OUT.png (panels side by side) and a self-contained OUT.html.
+"""Explanations of image models: integrated gradients, occlusion, LIME, SHAP and, for the hybrid
+classifier, its row attention; written as OUT.png (panels side by side) and a self-contained OUT.html.
 
 Every explanation attributes one scalar f(x) per image to the input pixels:
 
@@ -26,6 +26,12 @@ Every explanation attributes one scalar f(x) per image to the input pixels:
   patch of a row or column is moved to touch the edge), filled with the baseline value 0. A
   pixel's value is the mean of f(x) - f(x with the patch blacked out) over the patches covering it.
 - **Row attention**: the hybrid classifier's attention weights over image rows.
+- **LIME** and **SHAP** (opt-in: `methods=["lime", "shap"]`) on the same players, quickshift
+  superpixels with lime's defaults (a patch grid without scikit-image; `zoo.explain.superpixels`),
+  hidden by the baseline value 0 (black): LIME as `lime_image.LimeImageExplainer`
+  (`zoo.explain.superpixels.lime_image`), SHAP by Kernel SHAP (`zoo.explain.shap`), whose values
+  sum to f(x) - f(black) (the efficiency error is reported). Their maps spread each
+  superpixel's number evenly over its pixels. `samples` copies / coalitions per image.
 - **Deletion test** (faithfulness): the image is cut into a grid of non-overlapping `p` x `p`
   patches; each explainer ranks them (sum of its map over the patch; row attention: the summed
   weight of the patch's rows, ties broken at random); blacking out its top k patches should
@@ -53,12 +59,15 @@ from PIL import Image, ImageDraw
 
 from zoo.data.images import refuse_overwriting
 from zoo.errors import UserError
-from zoo.explain import render
+from zoo.explain import render, superpixels
+from zoo.explain.shap import kernel_shap
 from zoo.fonts import draw_text, text_width
 from zoo.layers import BicubicUpsampling, PixelShuffle, ResidualBlock
 from zoo.progress import progress
 
-METHODS = ("ig", "occlusion", "attention")
+METHODS = ("ig", "occlusion", "attention", "lime", "shap")
+DEFAULT_METHODS = ("ig", "occlusion", "attention")  # LIME and SHAP cost `samples` model passes: asked for
+SAMPLES = 5000  # LIME copies and SHAP coalitions per image (the command line's --samples default)
 DRAWS = 10  # random k-patch deletions averaged per image and k
 DELETION_KS = (1, 2, 4, 8)  # patches removed in the deletion test (those below the patch count)
 PANEL = 168  # the longer side of each panel in OUT.png, pixels
@@ -132,7 +141,7 @@ def _vae_target(model) -> Target:
     height, width, channels = (int(s) for s in model.image_shape)
     also = " (the mean over the classes of this class-conditional VAE)" if classes else ""
     return Target("vae", "KL(q(z|x) || N(0, I)) in nats: the information the latent code holds about "
-                  f"the image{also}", channels, (height, width), rate, ("ig", "occlusion"), 1 << 15)
+                  f"the image{also}", channels, (height, width), rate, ("ig", "occlusion", "lime", "shap"), 1 << 15)
 
 
 _POINTWISE = (keras.layers.InputLayer, keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
@@ -220,7 +229,7 @@ def _sr_target(model, crop: bool = True) -> Target:
 
     return Target("super_resolution", "the mean luma (BT.601, [0, 1]) of the central window (half the "
                   f"height and width) of the x{scale} upscaled image", 3, None, window_luma,
-                  ("ig", "occlusion"), 1 << 13)
+                  ("ig", "occlusion", "lime", "shap"), 1 << 13)
 
 
 def target_of(model: Any) -> Target:
@@ -412,9 +421,10 @@ def read_for(target: Target, path: str | Path, model_name: str = "the model") ->
 
 
 def check_methods(methods: Sequence[str] | None, target: Target) -> list[str]:
-    """The methods to run (default: all that apply); UserError for an unknown or inapplicable one."""
+    """The methods to run (default: those of `DEFAULT_METHODS` that apply); UserError for an
+    unknown or inapplicable one."""
     if not methods:
-        return list(target.methods)
+        return [m for m in target.methods if m in DEFAULT_METHODS]
     chosen = [m.strip().lower() for m in methods if m.strip()]
     wrong = [m for m in chosen if m not in target.methods]
     if wrong or not chosen:
@@ -426,8 +436,44 @@ def check_methods(methods: Sequence[str] | None, target: Target) -> list[str]:
 
 # ----------------------------------------------------------------------------- one image
 
-def _explain_one(model, target: Target, image: np.ndarray, methods: list[str], steps: int, seed) -> tuple[dict, dict]:
-    """`(numbers, maps)` of one image: f, the prediction, IG, occlusion, attention, deletion."""
+def coalition_value(target: Target, image: np.ndarray, segments: np.ndarray, hidden: np.ndarray, label: int,
+                    batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """`masks (N, superpixels) bool -> f (N,)` of the image with only each mask's superpixels
+    shown (the others from `hidden`), composed and scored batch by batch."""
+    def value(masks: np.ndarray) -> np.ndarray:
+        return np.concatenate([_scores(target.function, superpixels.compose(image, hidden, segments, masks[part]),
+                                       label, batch_size) for part in _batches(len(masks), batch_size)])
+
+    return value
+
+
+def _players_methods(target: Target, image: np.ndarray, methods: list[str], label: int, samples: int,
+                     seed: int, batch: int, numbers: dict, maps: dict, how: str = "auto") -> None:
+    """LIME and SHAP on the image's superpixels (black where hidden), into `numbers` and `maps`;
+    `how`: the segmentation (`superpixels.segment`)."""
+    segments, segmentation = superpixels.segment(image, patch_size(*image.shape[:2]), how)
+    count = int(segments.max()) + 1
+    numbers["players"] = {"segmentation": segmentation, "count": count}
+    value = coalition_value(target, image, segments, np.zeros_like(image), label, batch)
+    if "lime" in methods:
+        lime = superpixels.lime_image(value, count, samples, seed)
+        maps["lime"] = superpixels.per_pixel(lime.weights, segments)
+        numbers["lime"] = {"weights": lime.weights.tolist(), "intercept": lime.intercept, "score": lime.score,
+                           "local_prediction": lime.local_prediction, "samples": samples, "seed": seed}
+    if "shap" in methods:
+        shap = kernel_shap(value, count, samples, seed)
+        maps["shap"] = superpixels.per_pixel(shap.values, segments)
+        numbers["shap"] = {"values": shap.values.tolist(), "sum": float(shap.values.sum()),
+                           "f_difference": shap.prediction - shap.background,
+                           "efficiency_error": shap.efficiency_error, "coalitions": shap.coalitions,
+                           "exact": shap.exact, "seed": seed}
+
+
+def _explain_one(model, target: Target, image: np.ndarray, methods: list[str], steps: int, seed,
+                 samples: int = SAMPLES, method_seed: int = 0, segmentation: str = "auto") -> tuple[dict, dict]:
+    """`(numbers, maps)` of one image: f, the prediction, IG, occlusion, attention, LIME, SHAP,
+    deletion (`seed` seeds the deletion test, `method_seed` LIME's and SHAP's samples,
+    `segmentation` their players)."""
     label, numbers, maps = 0, {}, {}
     batch = _batch_size(target, image)
     if target.kind == "classifier":
@@ -450,6 +496,8 @@ def _explain_one(model, target: Target, image: np.ndarray, methods: list[str], s
         patch = min(patch_size(*image.shape[:2]), *image.shape[:2])
         numbers["occlusion"] = {"patch": patch, "stride": max(1, patch // 2),
                                 "max_drop": float(maps["occlusion"].max())}
+    if "lime" in methods or "shap" in methods:
+        _players_methods(target, image, methods, label, samples, method_seed, batch, numbers, maps, segmentation)
     numbers["f"] = float(_scores(target.function, image[None], label, 1)[0])
     numbers["f_baseline"] = float(_scores(target.function, np.zeros_like(image)[None], label, 1)[0])
     maps = {method: maps[method] for method in methods}  # in the order asked for
@@ -522,6 +570,17 @@ def _panels(image: np.ndarray, numbers: dict, maps: dict, path: str) -> list[Ima
         panels.append(captioned(over(maps["occlusion"]),
                                 [f"occlusion {occ['patch']}x{occ['patch']}/{occ['stride']}",
                                  "drop of f when blacked out", f"max {np.abs(maps['occlusion']).max():.2g}"]))
+    count = numbers.get("players", {}).get("count")
+    if "lime" in maps:
+        panels.append(captioned(over(maps["lime"]), [f"LIME, {count} superpixels",
+                                                     f"R^2 {numbers['lime']['score']:.3f}, "
+                                                     f"{numbers['lime']['samples']} copies",
+                                                     f"max {np.abs(maps['lime']).max():.2g} per pixel"]))
+    if "shap" in maps:
+        shap = numbers["shap"]
+        panels.append(captioned(over(maps["shap"]), [f"SHAP, {count} superpixels" + (", exact" if shap["exact"] else ""),
+                                                     f"sum {shap['sum']:.4g} (error {shap['efficiency_error']:.2g})",
+                                                     f"{shap['coalitions']} coalitions"]))
     return panels
 
 
@@ -571,13 +630,16 @@ def html_page(title: str, png: bytes, intro: str, *tables: list[list[str]]) -> b
 
 def _tables(reports: list[dict]) -> tuple[list[list[str]], list[list[str]]]:
     """The per-image numbers, and the deletion test (one row per image and method)."""
-    rows = [["image", "prediction", "f(x)", "f(black)", "IG sum", "IG completeness error"]]
+    rows = [["image", "prediction", "f(x)", "f(black)", "IG sum", "IG completeness error", "superpixels",
+             "LIME R^2", "SHAP sum", "SHAP efficiency error"]]
     deletion = [["image", "method", "patches removed k", "drop of f, top-k patches", "drop of f, k random patches"]]
     for r in reports:
-        p, ig, d = r.get("prediction"), r.get("ig"), r["deletion"]
+        p, ig, d, lime, shap = r.get("prediction"), r.get("ig"), r["deletion"], r.get("lime"), r.get("shap")
         rows.append([r["path"], f"{p['label']} ({p['probability']:.3f})" if p else "-", f"{r['f']:.5g}",
                      f"{r['f_baseline']:.5g}", f"{ig['sum']:.5g}" if ig else "-",
-                     f"{ig['completeness_error']:.2g}" if ig else "-"])
+                     f"{ig['completeness_error']:.2g}" if ig else "-",
+                     str(r["players"]["count"]) if "players" in r else "-", f"{lime['score']:.3f}" if lime else "-",
+                     f"{shap['sum']:.5g}" if shap else "-", f"{shap['efficiency_error']:.2g}" if shap else "-"])
         for name in [n for n in d if n not in ("patch", "patches", "k", "random")]:
             deletion.append([Path(r["path"]).name, name, ", ".join(map(str, d["k"])),
                              ", ".join(f"{v:.3g}" for v in d[name]), ", ".join(f"{v:.3g}" for v in d["random"])])
@@ -587,16 +649,21 @@ def _tables(reports: list[dict]) -> tuple[list[list[str]], list[list[str]]]:
 # ----------------------------------------------------------------------------- entry point
 
 def explain_images(model: Any, paths: list[str], out: Path, seed: int = 0, steps: int = 64,
-                   methods: list[str] | None = None) -> dict:
+                   methods: list[str] | None = None, samples: int = SAMPLES, segmentation: str = "auto") -> dict:
     """Explain an image model's output for each image file; writes OUT.png and OUT.html.
 
     Args:
         model: the hybrid classifier, a VAE or a super-resolution model (see the module docstring).
         paths: image files (converted to the model's channels; fixed-size models need their size).
         out: the output path stem: OUT.html and OUT.png are written (a .html/.png suffix is dropped).
-        seed: seeds the random patches of the deletion test (the only random choice).
+        seed: seeds the random patches of the deletion test, and LIME's and SHAP's samples (image
+            i uses `seed + i`).
         steps: integrated-gradients intervals (the trapezoid rule uses steps + 1 gradients).
-        methods: any of "ig", "occlusion", "attention" (the hybrid classifier only); None: all that apply.
+        methods: any of "ig", "occlusion", "attention" (the hybrid classifier only), "lime", "shap";
+            None: those of `DEFAULT_METHODS` that apply.
+        samples: LIME's copies and SHAP's coalitions per image (at least 2).
+        segmentation: LIME's and SHAP's players: "auto", "quickshift" or "grid"
+            (`zoo.explain.superpixels.segment`).
 
     Returns:
         A JSON-able report: `kind` "image", `model_kind` (classifier, vae, super_resolution),
@@ -611,6 +678,10 @@ def explain_images(model: Any, paths: list[str], out: Path, seed: int = 0, steps
     chosen = check_methods(methods, target)
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
+    if samples < 2 and ("lime" in chosen or "shap" in chosen):
+        raise UserError(f"--samples must be at least 2 for LIME and SHAP, got {samples}")
+    if segmentation not in superpixels.SEGMENTATIONS:
+        raise UserError(f"--segmentation must be one of {', '.join(superpixels.SEGMENTATIONS)}, got {segmentation!r}")
     if not paths:
         raise UserError("no image to explain: pass image files")
     html_path, png_path = render.output_paths(out)
@@ -618,7 +689,8 @@ def explain_images(model: Any, paths: list[str], out: Path, seed: int = 0, steps
     images = [read_for(target, path, type(model).__name__) for path in paths]  # all read before any work
     reports, rows = [], []
     for i in progress(range(len(paths)), "explain", lambda i: Path(paths[i]).name):
-        numbers, maps = _explain_one(model, target, images[i], chosen, steps, [seed, i])
+        numbers, maps = _explain_one(model, target, images[i], chosen, steps, [seed, i], samples, seed + i,
+                                     segmentation)
         reports.append({"path": str(paths[i]), "size": list(images[i].shape[:2]), **numbers})
         rows.append(_panels(images[i], numbers, maps, str(paths[i])))
     if "attention" in chosen and _has(model, "som_picture"):  # the hybrid: what its rows are matched to
@@ -627,10 +699,12 @@ def explain_images(model: Any, paths: list[str], out: Path, seed: int = 0, steps
     title = f"{type(model).__name__} ({target.kind}): f = {target.description}"
     png = render.png_bytes(np.asarray(_figure(rows, title)))
     intro = (f"f = {target.description}. Integrated gradients: black baseline, {steps} trapezoid steps. "
-             "Occlusion: black patches. Deletion test: f drop when the top-k patches of a map or k random "
-             f"patches ({DRAWS} draws, seed {seed}) are blacked out.")
+             "Occlusion: black patches. LIME and SHAP: superpixels blacked out, "
+             f"{samples} copies / coalitions, image i seeded {seed} + i. Deletion test: f drop when the top-k "
+             f"patches of a map or k random patches ({DRAWS} draws, seed {seed}) are blacked out.")
     page = html_page(f"{type(model).__name__}: explanations", png, intro, *_tables(reports))
     render.write_files({png_path: png, html_path: page})
     return {"model": type(model).__name__, "kind": "image", "model_kind": target.kind, "target": target.description,
             "methods": chosen, "steps": steps, "seed": seed, "baseline": "black (0)",
+            **({"samples": samples} if "lime" in chosen or "shap" in chosen else {}),
             "images": reports, "outputs": {"html": str(html_path), "png": str(png_path)}}

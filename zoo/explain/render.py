@@ -143,12 +143,13 @@ def html_page(title: str, body: str, png: bytes | None = None) -> bytes:
 # ----------------------------------------------------------------------------- text explanations
 
 _NAMES = {"attention": "attention weight", "lime": "LIME surrogate weight",
-          "ig": "integrated gradients (zero baseline)"}
+          "ig": "integrated gradients (zero baseline)", "shap": "SHAP value (Kernel SHAP, words removed)"}
+_NUMBERS = {"attention": "weights", "lime": "weights", "ig": "attributions", "shap": "values"}
 
 
 def _scores(entry: dict, method: str) -> list[float]:
     """Per word position: the method's numbers in an explanation entry."""
-    return entry[method]["attributions" if method == "ig" else "weights"]
+    return entry[method][_NUMBERS[method]]
 
 
 def _method_note(entry: dict, method: str) -> str:
@@ -157,6 +158,11 @@ def _method_note(entry: dict, method: str) -> str:
     if method == "lime":
         lime = entry["lime"]
         return f"surrogate R^2 {lime['score']:.3f}, {lime['samples']} perturbed copies, seed {lime['seed']}"
+    if method == "shap":
+        shap = entry["shap"]
+        how = "exact" if shap["exact"] else f"{shap['coalitions']} sampled coalitions, seed {shap['seed']}"
+        return (f"sum {shap['sum']:+.4f}, f(x) - f(empty text) {shap['prediction'] - shap['background_prediction']:+.4f}: "
+                f"efficiency error {shap['efficiency_error']:.2g} ({how})")
     ig = entry["ig"]
     return (f"sum {ig['sum']:+.4f}, f(x) - f(baseline) {ig['prediction'] - ig['baseline_prediction']:+.4f}: "
             f"completeness error {ig['completeness_error']:.2g} ({ig['steps']} steps)")
@@ -164,8 +170,8 @@ def _method_note(entry: dict, method: str) -> str:
 
 def text_picture(report: dict, width: int = 640) -> np.ndarray:
     """Every explanation of a report as one uint8 RGB picture: per text, a title line, then one
-    heat map per method (attention in red by weight; LIME and IG red for words that support the
-    predicted class, blue for words that oppose it)."""
+    heat map per method (attention in red by weight; LIME, IG and SHAP red for words that support
+    the predicted class, blue for words that oppose it)."""
     from zoo.visualize import attention_image
 
     parts = []
@@ -184,7 +190,7 @@ def text_picture(report: dict, width: int = 640) -> np.ndarray:
 def text_page(report: dict, png: bytes, title: str) -> bytes:
     """A self-contained HTML page of a report: per text its prediction and the words shaded by
     each method (hover a word for its number), then `png` embedded."""
-    body = ['<p class="note">Attention: red by weight. LIME and integrated gradients: red words '
+    body = ['<p class="note">Attention: red by weight. LIME, integrated gradients and SHAP: red words '
             "support the predicted class, blue words oppose it; the shade is relative to the "
             "text's largest number.</p>"]
     for i, entry in enumerate(report["explanations"], start=1):

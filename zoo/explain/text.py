@@ -28,6 +28,12 @@ spaces reads as the same tokens, so removing words works in any language:
   trapezoid rule on `steps` intervals; a word's attribution is the sum over its embedding
   dimensions. They should sum to f(x) - f(baseline): the gap is reported as the completeness
   error.
+- `shap`: Kernel SHAP (Lundberg & Lee 2017, https://arxiv.org/abs/1705.07874; `zoo.explain.shap`)
+  with LIME's players, the distinct words: a coalition keeps its words (every occurrence) and
+  removes the others, so the background is the text with every word removed (the empty text).
+  Exact Shapley values when `samples` >= 2^n - 2, else `samples` coalitions drawn as the `shap`
+  package draws them (seeded); the values sum to f(x) - f(empty text), and the gap (float
+  rounding) is reported as the efficiency error. Asked for with `methods`, not run by default.
 
 The deletion test (`deletion_test`): removing the k words an explanation ranks highest should
 lower the predicted class's probability more than removing k random words.
@@ -44,7 +50,8 @@ import numpy as np
 
 from zoo.errors import UserError
 
-METHODS = ("attention", "lime", "ig")
+METHODS = ("attention", "lime", "ig", "shap")
+DEFAULT_METHODS = ("attention", "lime", "ig")  # SHAP costs as much as LIME again: asked for
 KERNEL_WIDTH = 25.0  # lime.lime_text.LimeTextExplainer(kernel_width=25)
 NUM_FEATURES = 10  # LimeTextExplainer.explain_instance(num_features=10)
 SAMPLES = 5000  # perturbed copies per text (LimeTextExplainer.explain_instance(num_samples=5000))
@@ -60,19 +67,20 @@ def available_methods(model: Any) -> list[str]:
     """The explainers that apply to `model`, in the order of `METHODS`."""
     can = {"attention": has_attention(model),
            "lime": callable(getattr(model, "predict_proba", None)),
-           "ig": all(callable(getattr(model, n, None)) for n in ("embed", "classify_embeddings"))}
+           "ig": all(callable(getattr(model, n, None)) for n in ("embed", "classify_embeddings")),
+           "shap": callable(getattr(model, "predict_proba", None))}
     return [name for name in METHODS if can[name]]
 
 
 def check_methods(model: Any, methods: Sequence[str] | None) -> list[str]:
-    """`methods` (None: every available one), checked against what `model` supports.
+    """`methods` (None: the available ones of `DEFAULT_METHODS`), checked against what `model` supports.
 
     Raises:
         UserError: naming an unknown method or one this model cannot do.
     """
     available = available_methods(model)
     if methods is None:
-        return available
+        return [name for name in available if name in DEFAULT_METHODS]
     for name in methods:
         if name not in METHODS:
             raise UserError(f"unknown --method {name!r} for a text classifier: choose from "
@@ -198,14 +206,54 @@ def lime_text(words: Sequence[str], classify: Callable[[list[str]], np.ndarray],
                          f"{samples} samples")
     data, texts = _perturbations(words, vocabulary, samples, np.random.RandomState(seed))
     y = np.asarray(classify(texts), np.float64)[:, label]  # (samples,)
-    kernel = np.sqrt(np.exp(-((_cosine_distance(data) * 100) ** 2) / kernel_width ** 2))
+    return LimeResult(vocabulary, *lime_fit(data, y, _cosine_distance(data) * 100, kernel_width, num_features,
+                                            feature_selection))
+
+
+def lime_fit(data: np.ndarray, y: np.ndarray, distances: np.ndarray, kernel_width: float, num_features: int,
+             feature_selection: str = "auto") -> tuple[np.ndarray, list[int], float, float, float]:
+    """The lime package's surrogate (`LimeBase.explain_instance_with_data`), for texts and images.
+
+    Args:
+        data: `(samples, n)` 0/1 feature-present indicators; row 0 the unperturbed input.
+        y: `(samples,)` the explained output of each perturbed copy.
+        distances: `(samples,)` distance of each copy to the input (the kernel's argument).
+        kernel_width: the kernel `sqrt(exp(-d^2 / width^2))`.
+        num_features, feature_selection: as `select_features`.
+
+    Returns:
+        `(weights (n,) with 0 where not selected, selected features, intercept, weighted R^2,
+        the surrogate's value on row 0)`.
+    """
+    kernel = np.sqrt(np.exp(-(distances ** 2) / kernel_width ** 2))
     used = select_features(data, y, kernel, num_features, feature_selection)
     coef, intercept = weighted_ridge(data[:, used], y, kernel, 1.0)
-    weights = np.zeros(len(vocabulary))
+    weights = np.zeros(data.shape[1])
     weights[used] = coef
-    return LimeResult(vocabulary, weights, list(used), intercept,
-                      weighted_r2(data[:, used], y, kernel, coef, intercept),
-                      float(intercept + coef.sum()))
+    return (weights, list(used), intercept, weighted_r2(data[:, used], y, kernel, coef, intercept),
+            float(intercept + data[0, used] @ coef))
+
+
+def shap_text(words: Sequence[str], classify: Callable[[list[str]], np.ndarray], label: int,
+              samples: int = SAMPLES, seed: int = 0) -> tuple[list[str], Any]:
+    """Kernel SHAP of one text: `(distinct words, zoo.explain.shap.ShapResult)`, one value per word.
+
+    Args:
+        words, classify, label: as for `lime_text` (`classify` is called once, on every coalition).
+        samples: coalitions besides the whole and the empty text (exact values when >= 2^n - 2).
+        seed: seeds the sampled coalitions.
+    """
+    from zoo.explain.shap import kernel_shap
+
+    vocabulary = list(dict.fromkeys(words))
+    if not vocabulary:
+        raise ValueError("SHAP needs a text with words")
+
+    def value(masks: np.ndarray) -> np.ndarray:
+        texts = [remove_words(words, [w for w, keep in zip(vocabulary, mask) if not keep]) for mask in masks]
+        return np.asarray(classify(texts), np.float64)[:, label]
+
+    return vocabulary, kernel_shap(value, len(vocabulary), samples, seed)
 
 
 # ----------------------------------------------------------------------------- integrated gradients
@@ -354,8 +402,9 @@ def explain_texts(model: Any, texts: Sequence[str], methods: Sequence[str] | Non
         model: a text classifier (`tokens`, `predict_proba`, `class_names`; see `METHODS`).
         texts: raw texts, each with at least one word the model reads.
         methods: names from `METHODS`; None: all that apply to the model.
-        seed: LIME's perturbations (text i uses `seed + i`); the same seed, the same report.
-        samples: LIME's perturbed copies per text.
+        seed: LIME's perturbations and SHAP's coalitions (text i uses `seed + i`); the same seed,
+            the same report.
+        samples: LIME's perturbed copies and SHAP's coalitions per text.
         steps: integrated gradients' path intervals.
         top: words listed per method in each explanation's `top`.
         each: wraps the loop over texts (e.g. a progress bar).
@@ -385,6 +434,8 @@ def explain_texts(model: Any, texts: Sequence[str], methods: Sequence[str] | Non
         if "ig" in methods:
             [ig] = integrated_gradients(model, [texts[i]], [int(labels[i])], steps)
             entry["ig"] = _ig_entry(words[i], ig, steps, top)
+        if "shap" in methods:
+            entry["shap"] = _shap_entry(model, words[i], int(labels[i]), samples, seed + i, top)
         explanations.append(entry)
     return {"kind": "text", "methods": methods, "seed": seed, "samples": samples, "steps": steps,
             "explanations": explanations}
@@ -403,6 +454,17 @@ def _lime_entry(model: Any, words: list[str], label: int, samples: int, seed: in
     return {"weights": per_position, "word_weights": by_word, "intercept": result.intercept,
             "score": result.score, "local_prediction": result.local_prediction, "samples": samples,
             "seed": seed, "selected": [result.words[j] for j in result.selected],
+            "top": [[w, round(by_word[w], 6)] for w in ranked]}
+
+
+def _shap_entry(model: Any, words: list[str], label: int, samples: int, seed: int, top: int) -> dict:
+    vocabulary, result = shap_text(words, lambda texts: model.predict_proba(texts)[0], label, samples, seed)
+    by_word = dict(zip(vocabulary, result.values.tolist()))
+    ranked = sorted(by_word, key=lambda w: -by_word[w])[:top]
+    return {"values": [by_word[w] for w in words], "word_values": by_word, "sum": float(result.values.sum()),
+            "prediction": result.prediction, "background_prediction": result.background,
+            "efficiency_error": result.efficiency_error, "coalitions": result.coalitions, "exact": result.exact,
+            "seed": seed, "background": "every word removed (the empty text)",
             "top": [[w, round(by_word[w], 6)] for w in ranked]}
 
 

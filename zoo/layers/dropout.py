@@ -16,13 +16,22 @@ def stateless_dropout(x, rate: float, seed, noise_shape=None):
     if rate <= 0:
         return x
     shape = tf.shape(x) if noise_shape is None else tf.convert_to_tensor(noise_shape, tf.int32)
+    keep = rows_uniform(shape, seed) >= rate
+    return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
+
+
+def rows_uniform(shape, seed, **kwargs):
+    """`tf.random.stateless_uniform(shape, seed, **kwargs)` of this replica's rows of the global
+    batch: the values of the whole global batch `(replicas x shape[0], ...)` are drawn and each
+    replica keeps its own rows (the first axis is the batch, split evenly), so N replicas draw
+    exactly what one device draws for the same batch; on one device, the plain draw."""
+    shape = tf.convert_to_tensor(shape, tf.int32)
     context = tf.distribute.get_replica_context()
     replicas = 1 if context is None else context.num_replicas_in_sync
     replica = 0 if context is None else context.replica_id_in_sync_group
     local = shape[0]
-    draw = tf.random.stateless_uniform(tf.concat([[local * replicas], shape[1:]], axis=0), seed)
-    keep = draw[replica * local:(replica + 1) * local] >= rate  # this replica's rows
-    return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
+    draw = tf.random.stateless_uniform(tf.concat([[local * replicas], shape[1:]], axis=0), seed, **kwargs)
+    return draw[replica * local:(replica + 1) * local]
 
 
 def step_seed(step):

@@ -4,6 +4,7 @@ from zoo.models.dcgan import DCGAN, gradient_penalty
 from zoo.models.dcgan_networks import build_dcgan_discriminator, build_dcgan_generator
 from zoo.models.gan import GAN
 from zoo.models.losses import global_count, global_mean
+from zoo.models.masked_lm import MaskedTokenModel
 from zoo.models.rbf import RBFNetwork
 from zoo.models.sr_networks import build_sr_discriminator, build_sr_generator
 from zoo.models.som import SOM
@@ -17,4 +18,4 @@ from zoo.models.vae_networks import build_vae_decoder, build_vae_encoder
 __all__ = ["DCGAN", "build_dcgan_discriminator", "build_dcgan_generator", "gradient_penalty",
            "GAN", "SRGAN", "build_sr_discriminator", "build_sr_generator", "global_count", "global_mean",
            "TextClassifier", "VAE", "build_vae_decoder", "build_vae_encoder", "RBFNetwork", "SOM",
-           "TransformerTextClassifier", "SomRbfAttentionClassifier"]
+           "TransformerTextClassifier", "SomRbfAttentionClassifier", "MaskedTokenModel"]

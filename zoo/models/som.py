@@ -113,6 +113,10 @@ class SOM(keras.Model):
         wrong = 1.0 - ops.cast(self.som.adjacent(best, second), "float32")
         return {"quantization_error": global_mean(distance, count), "topographic_error": global_mean(wrong, count)}
 
+    # Neither step has Python control flow on tensors: AutoGraph would only rewrite their source
+    # (and that of every zoo and Keras function they call) at trace time, most of the first
+    # step's time (2.75 -> 0.31 s on 2 busy cores, docs/speed.md), so it leaves them as they are.
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         """One batch-SOM update; numerators and denominators are summed over replicas."""
         x, _ = _features(data)
@@ -129,6 +133,7 @@ class SOM(keras.Model):
         logs.update(sigma=global_mean(ones * sigma), learning_rate=global_mean(ones * learning_rate))
         return logs
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         """Quantization and topographic error of the batch, as global-batch means."""
         best, second, distance, _ = self.som.match(_features(data)[0])
@@ -145,9 +150,15 @@ class SOM(keras.Model):
 
     def label_units(self, data, labels) -> None:
         """Count, for every unit, the samples of each label it wins (the majority is its label)."""
-        if self.label_counts is None:
+        if self.label_counts is None:  # before the pass over the data
             raise ValueError("this SOM was made without class_names, so it keeps no labels")
         best = self.som.best_matching_units(np.asarray(data, np.float32).reshape(len(data), -1))[0]
+        self._count_labels(best, labels)
+
+    def _count_labels(self, best: np.ndarray, labels) -> None:
+        """Set `label_counts` from the samples' best units `(N,)` and their labels `(N,)`."""
+        if self.label_counts is None:
+            raise ValueError("this SOM was made without class_names, so it keeps no labels")
         k = len(self.class_names)
         counts = np.bincount(best * k + np.asarray(labels, np.int64), minlength=self.som.units * k)
         self.label_counts.assign(counts.reshape(self.som.units, k).astype(np.float32))
@@ -166,6 +177,22 @@ class SOM(keras.Model):
     def hit_map(self, data) -> np.ndarray:
         """`(rows, cols)` number of samples each unit wins."""
         return self.som.hit_map(np.asarray(data, np.float32).reshape(len(data), -1))
+
+    def survey(self, data, labels=None) -> dict:
+        """`errors`, `hit_map` and (with labels) `label_units` from one pass over `data`.
+
+        Returns:
+            `{"quantization_error": float, "topographic_error": float, "hits": (rows, cols) int64}`,
+            the values those three methods give; the label counts are set when `labels` is given.
+        """
+        data = np.asarray(data, np.float32).reshape(len(data), -1)
+        best, second, distance = self.som.best_matching_units(data)
+        if labels is not None:
+            self._count_labels(best, labels)
+        adjacent = ops.convert_to_numpy(self.som.adjacent(best, second))
+        return {"quantization_error": float(np.mean(distance, dtype=np.float64)),
+                "topographic_error": float("nan") if self.som.units == 1 else float(1.0 - adjacent.mean()),
+                "hits": np.bincount(best, minlength=self.som.units).reshape(self.rows, self.cols)}
 
     def predict_samples(self, samples) -> list[dict]:
         """Map samples to the grid: one dict per sample, for `python -m zoo predict`.

@@ -54,6 +54,12 @@ class SomRbfAttentionClassifier(keras.Model):
             the RBF sees no position, only what a row looks like).
         similarity_scale: the similarity width s is this times the rows' mean distance to their
             best-matching unit.
+        context_rows: rows on each side whose similarities join a row's features (0: the row
+            alone): the RBF then sees a strip of `2 * context_rows + 1` rows centred on the row
+            (zeros beyond the image), still one sequence element per row.
+        similarity: "gaussian": `exp(-d^2 / (2 s^2))` per unit; "softmax": the same exponents
+            normalised over the units (`softmax_u(-d^2 / (2 s^2))`, the layer's "similarities"
+            output with temperature `2 s^2`).
         hidden_units: size of a ReLU layer between the pooled features and the softmax (0: none).
         heads: attention poolings side by side, each with its own query; their pooled features
             are concatenated and their row weights averaged (`predict_proba`).
@@ -80,7 +86,7 @@ class SomRbfAttentionClassifier(keras.Model):
     def __init__(self, class_names: Sequence[str], image_shape: Sequence[int] = (28, 28, 1),
                  som_grid: Sequence[int] = (8, 8), rbf_units: int = 64, attention_units: int | None = 32,
                  position_weight: float = 1.0, similarity_scale: float = 1.0, hidden_units: int = 0,
-                 heads: int = 1, dropout: float = 0.2,
+                 heads: int = 1, dropout: float = 0.2, context_rows: int = 0, similarity: str = "gaussian",
                  som_sigma_start: float = 1.0, som_sigma_end: float = 0.5, som_learning_rate_start: float = 0.05,
                  som_learning_rate_end: float = 0.005, decay_steps: int = 1000, **kwargs):
         super().__init__(**kwargs)
@@ -99,6 +105,13 @@ class SomRbfAttentionClassifier(keras.Model):
         self.heads = int(heads)
         if self.heads < 1:
             raise ValueError(f"heads must be at least 1, got {heads}")
+        self.context_rows = int(context_rows)
+        if not 0 <= self.context_rows < self.image_shape[0]:
+            raise ValueError(f"context_rows must be in 0..{self.image_shape[0] - 1} (rows of the image), "
+                             f"got {context_rows}")
+        if similarity not in ("gaussian", "softmax"):
+            raise ValueError(f"similarity must be 'gaussian' or 'softmax', got {similarity!r}")
+        self.similarity = similarity
         self.som_sigma_start, self.som_sigma_end = float(som_sigma_start), float(som_sigma_end)
         self.som_learning_rate_start = float(som_learning_rate_start)
         self.som_learning_rate_end = float(som_learning_rate_end)
@@ -132,7 +145,7 @@ class SomRbfAttentionClassifier(keras.Model):
     def build(self, input_shape=None):
         height = self.image_shape[0]
         self.som.build((None, self.row_size))
-        self.rbf.build((None, height, self.som.units + 1))
+        self.rbf.build((None, height, self.som.units * (2 * self.context_rows + 1) + 1))
         for pooling in self.poolings:
             pooling.build((None, height, self.rbf_units))
         if self.hidden is not None:
@@ -152,13 +165,19 @@ class SomRbfAttentionClassifier(keras.Model):
         rows = self.rows(images)
         d2 = squared_distances(ops.reshape(rows, (-1, self.row_size)), ops.stop_gradient(self.som.prototypes))
         width = ops.stop_gradient(ops.cast(self.similarity_width, "float32"))
-        return ops.reshape(ops.exp(-d2 / (2.0 * width * width)), (-1, self.image_shape[0], self.som.units))
+        exponents = -d2 / (2.0 * width * width)
+        similarities = ops.softmax(exponents, axis=-1) if self.similarity == "softmax" else ops.exp(exponents)
+        return ops.reshape(similarities, (-1, self.image_shape[0], self.som.units))
 
     def row_features(self, images):
-        """`(B, H, U + 1)`: the similarities and the row's height `position_weight * t / (H - 1)`,
-        what the RBF layer reads."""
+        """`(B, H, U * (2 c + 1) + 1)`: the similarities of the row and of its `c = context_rows`
+        neighbours on each side (rows t - c .. t + c, zeros beyond the image) and the row's height
+        `position_weight * t / (H - 1)`, what the RBF layer reads."""
         similarities = self.row_similarities(images)
-        height = self.image_shape[0]
+        height, c = self.image_shape[0], self.context_rows
+        if c:
+            padded = ops.pad(similarities, [[0, 0], [c, c], [0, 0]])  # (B, H + 2c, U)
+            similarities = ops.concatenate([padded[:, k:k + height] for k in range(2 * c + 1)], axis=-1)
         position = np.linspace(0.0, 1.0, height, dtype=np.float32) * np.float32(self.position_weight)
         position = ops.ones_like(similarities[..., :1]) * ops.convert_to_tensor(position[:, None])  # (B, H, 1)
         return ops.concatenate([similarities, position], axis=-1)
@@ -327,7 +346,7 @@ class SomRbfAttentionClassifier(keras.Model):
                 "som_grid": list(self.som_grid), "rbf_units": self.rbf_units,
                 "attention_units": self.attention_units, "position_weight": self.position_weight,
                 "similarity_scale": self.similarity_scale, "hidden_units": self.hidden_units, "heads": self.heads,
-                "dropout": self.dropout,
+                "dropout": self.dropout, "context_rows": self.context_rows, "similarity": self.similarity,
                 "som_sigma_start": self.som_sigma_start, "som_sigma_end": self.som_sigma_end,
                 "som_learning_rate_start": self.som_learning_rate_start,
                 "som_learning_rate_end": self.som_learning_rate_end, "decay_steps": self.decay_steps}

@@ -145,9 +145,14 @@ class TextClassifier(keras.Model):
         self.lookup.set_vocabulary(self._most_frequent(token_lists))
         if self.bigrams:
             self.bigram_lookup.set_vocabulary(self._most_frequent([_pairs(tokens) for tokens in token_lists]))
-        stats = vocabulary_stats(token_lists, self.token_split)
+        return self.reading(texts, token_lists)
+
+    def reading(self, texts: Sequence[str], token_lists: list[list[str]] | None = None) -> VocabularyStats:
+        """How `texts` read as this model's tokens (`zoo.data.tokens.vocabulary_stats`); a
+        degenerate reading (`VocabularyStats.problem`) is also a Python warning."""
+        stats = vocabulary_stats(self._all_tokens(texts) if token_lists is None else token_lists, self.token_split)
         if stats.problem:
-            warnings.warn(stats.problem, stacklevel=2)
+            warnings.warn(stats.problem, stacklevel=3)
         return stats
 
     def _most_frequent(self, token_lists: list[list[str]]) -> list[str]:

@@ -117,6 +117,35 @@ class TransformerTextClassifier(TextClassifier):
         x, mask = self.embed(tf.constant(list(texts), tf.string))
         return [ops.convert_to_numpy(w) for w in self._encode(x, mask, return_attention_scores=True)[1]]
 
+    def encoder_settings(self) -> dict:
+        """What an encoder's weights and vocabulary depend on: the arguments a classifier that
+        `start_from`s this model must be made with."""
+        return {"max_tokens": self.max_tokens, "sequence_length": self.sequence_length,
+                "embedding_dim": self.embedding_dim, "tokens": self.token_split, "bigrams": self.bigrams,
+                **{k: self._transformer[k] for k in ("num_layers", "num_heads", "ff_dim", "position", "norm_first")}}
+
+    def start_from(self, pretrained: keras.Model) -> None:
+        """Take the vocabulary and the encoder's weights (token and token-pair embeddings, the
+        position embedding, every block) of a pre-trained model: a `MaskedTokenModel`
+        (`zoo.models.masked_lm`) or another `TransformerTextClassifier`. The attention pooling
+        and class layer stay as they are (new). The two must share `encoder_settings`."""
+        source = getattr(pretrained, "backbone", pretrained)
+        if not isinstance(source, TransformerTextClassifier):
+            raise ValueError(f"start_from needs a MaskedTokenModel or TransformerTextClassifier, got "
+                             f"{type(pretrained).__name__}")
+        ours, theirs = self.encoder_settings(), source.encoder_settings()
+        differ = [f"{k}: {ours[k]} here, {theirs[k]} pre-trained" for k in ours if ours[k] != theirs[k]]
+        if differ:
+            raise ValueError("the pre-trained encoder has other settings (" + "; ".join(differ) +
+                             "): make this model with the pre-trained model's encoder_settings()")
+        self.lookup.set_vocabulary(source.vocabulary()[2:])  # without padding and [UNK]
+        layers = ["embedding", "encoder"]
+        if self.bigrams:
+            self.bigram_lookup.set_vocabulary([str(t) for t in source.bigram_lookup.get_vocabulary()[2:]])
+            layers.append("bigram_embedding")
+        for name in layers:
+            getattr(self, name).set_weights(getattr(source, name).get_weights())
+
     def get_config(self):
         config = {**super().get_config(), **self._transformer}
         config.pop("units", None)
