@@ -305,13 +305,13 @@ def test_empty_text_exits_2_without_traceback(models, tmp_path):
 
 
 def test_image_models_and_embed_go_to_their_modules(models, other_models, tmp_path, capsys, monkeypatch):
-    """The agreed signatures: explain_images(model, paths, out, seed=, steps=, methods=, samples=) and
-    embed(model, data, out, seed=, limit=), reached for models their can_* accepts."""
+    """The agreed signatures: explain_images(model, paths, out, seed=, steps=, methods=, samples=,
+    segmentation=) and embed(model, data, out, seed=, limit=), reached for models their can_* accepts."""
     calls = []
     image = types.ModuleType("zoo.explain.image")
     image.can_explain = lambda model: isinstance(model, SOM)
-    image.explain_images = lambda model, paths, out, seed, steps, methods, samples: calls.append(
-        ("image", type(model).__name__, paths, out, seed, steps, methods, samples)) or {
+    image.explain_images = lambda model, paths, out, seed, steps, methods, samples, segmentation: calls.append(
+        ("image", type(model).__name__, paths, out, seed, steps, methods, samples, segmentation)) or {
         "kind": "classifier", "outputs": {}, "images": []}
     embed = types.ModuleType("zoo.explain.embed")
     embed.can_embed = lambda model: isinstance(model, SOM)
@@ -322,7 +322,7 @@ def test_image_models_and_embed_go_to_their_modules(models, other_models, tmp_pa
     assert explain(capsys, other_models["som"], "a.png", "b.png", "-o", tmp_path / "o.html", "--steps", 7,
                    "--seed", 2, "--method", "ig,occlusion")[0] == 0
     assert explain(capsys, other_models["som"], "--embed", "", "-o", tmp_path / "e", "--limit", 30, "--json")[0] == 0
-    assert calls == [("image", "SOM", ["a.png", "b.png"], tmp_path / "o", 2, 7, ["ig", "occlusion"], 5000),
+    assert calls == [("image", "SOM", ["a.png", "b.png"], tmp_path / "o", 2, 7, ["ig", "occlusion"], 5000, "auto"),
                      ("embed", "SOM", "", tmp_path / "e", 0, 30)]
     assert explain(capsys, other_models["rbf"], "a.png", "-o", tmp_path / "o")[0] == 2
     embed.can_embed = lambda model: True  # a text model's embedding report prints as one line too

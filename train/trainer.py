@@ -219,6 +219,7 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn):
     def replica_step(batch):
         return step_fn(batch), _batch_size(batch)
 
+    @tf.function  # traced once, called twice below: before the loop and in its body
     def one_step(iterator):
         outputs, size = strategy.run(replica_step, args=(next(iterator),))
         summed = {name: tf.cast(strategy.reduce("SUM", value, axis=None), tf.float32)
