@@ -4,7 +4,8 @@ For a trained hybrid classifier (zoo.models.som_rbf_attention, `python -m train 
 and each of N MNIST test images, the explained scalar is the probability of the predicted class
 (zoo/explain/image.py). Each explainer (integrated gradients, occlusion, row attention, and
 LIME and Kernel SHAP with --samples copies / coalitions on two kinds of players: quickshift
-superpixels with lime's defaults, as `zoo explain` uses, and the grid of 49 4x4 patches) ranks
+superpixels with lime's defaults, and the grid of 49 4x4 patches, which `zoo explain
+--segmentation auto` uses on digits) ranks
 the 49 non-overlapping 4x4 patches of the 28x28 image; blacking out its top k patches should lower
 that probability more than blacking out k random patches (the mean of --draws seeded draws per
 image and k). The table gives, per explainer and k, the mean drop over the images for the top-k
@@ -81,7 +82,7 @@ def player_maps(target, image: np.ndarray, label: int, samples: int, seed: int) 
         if players == "grid":
             segments = superpixels.grid_segments(*image.shape[:2], patch_size(*image.shape[:2]))
         else:
-            segments, _ = superpixels.segment(image, patch_size(*image.shape[:2]))
+            segments, _ = superpixels.segment(image, patch_size(*image.shape[:2]), "quickshift")
         split = time.perf_counter() - start  # the segmentation counts towards both methods
         count = int(segments.max()) + 1
         value = coalition_value(target, image, segments, np.zeros_like(image), label, 64)
