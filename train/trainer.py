@@ -195,16 +195,19 @@ def make_step_function(strategy: tf.distribute.Strategy, step_fn, reduce_retraci
     `test_step`) on every replica's part of a distributed batch, each value summed over
     replicas (the metric contract's second kind), and the number of examples in the batch."""
 
-    def replica_step(batch):
-        return step_fn(batch), _batch_size(batch)
-
     @tf.function(reduce_retracing=reduce_retracing)
     def step(batch):
-        outputs, size = strategy.run(replica_step, args=(batch,))
-        summed = {name: strategy.reduce("SUM", value, axis=None) for name, value in outputs.items()}
-        return summed, strategy.reduce("SUM", size, axis=None)
+        return _summed_step(strategy, step_fn, batch)
 
     return step
+
+
+def _summed_step(strategy: tf.distribute.Strategy, step_fn, batch):
+    """`step_fn` on every replica's part of `batch`: `({name: value summed over replicas},
+    examples in the batch)` (inside a traced function)."""
+    outputs, size = strategy.run(lambda part: (step_fn(part), _batch_size(part)), args=(batch,))
+    summed = {name: strategy.reduce("SUM", value, axis=None) for name, value in outputs.items()}
+    return summed, strategy.reduce("SUM", size, axis=None)
 
 
 def make_steps_function(strategy: tf.distribute.Strategy, step_fn):
@@ -216,15 +219,10 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn):
     examples of all the steps, the index of the first step with a NaN or infinite output (-1:
     none) and that step's outputs."""
 
-    def replica_step(batch):
-        return step_fn(batch), _batch_size(batch)
-
     @tf.function  # traced once, called twice below: before the loop and in its body
     def one_step(iterator):
-        outputs, size = strategy.run(replica_step, args=(next(iterator),))
-        summed = {name: tf.cast(strategy.reduce("SUM", value, axis=None), tf.float32)
-                  for name, value in outputs.items()}
-        return summed, strategy.reduce("SUM", size, axis=None)
+        outputs, size = _summed_step(strategy, step_fn, next(iterator))
+        return {name: tf.cast(value, tf.float32) for name, value in outputs.items()}, size
 
     def finite(outputs: dict):
         return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in outputs.values()]))
