@@ -361,7 +361,36 @@ def test_auto_precision_times_neither_tracing_nor_warm_up(monkeypatch):
     steps = {"float32": float32, "mixed_bfloat16": bfloat16}  # policy -> one training step
     choice, why = strategy.resolve_precision("auto", step_runner=steps.__getitem__)
     assert choice == "mixed_bfloat16" and why.startswith("the training step ran 1.50x as fast"), why
-    assert timed == [(float32, bfloat16, 3)]  # the run's own steps, 3 warm-up calls each untimed
+    assert timed == [(float32, bfloat16, 2)]  # the run's own steps, 2 warm-up calls each untimed
+
+
+def test_auto_precision_times_the_runs_own_step_on_long_runs(monkeypatch, tmp_path):
+    """A long run (--minutes, or from OWN_STEP_FROM steps) chooses on its own training step, in
+    the run's strategy, as train.bench's "vs float32, alternated" does; a short one on the
+    convolution and matmul; an explicit precision measures nothing."""
+    import dataclasses
+
+    import train.sizing
+    import train.trainer as trainer
+    from train.recipes import get_recipe
+
+    recipe = get_recipe("gan_superres")
+    tiny = dataclasses.replace(recipe.presets["tiny"], precision="auto")
+    runners, asked = [], []
+    monkeypatch.setattr(train.sizing, "step_runner", lambda recipe, config: runners.append(config) or "own step")
+
+    def fake_resolve(precision, measure=True, step_runner=None):
+        asked.append((step_runner, tf.distribute.has_strategy()))
+        return "float32", "faked"
+
+    monkeypatch.setattr(trainer, "resolve_precision", fake_resolve)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    long_runs = [dataclasses.replace(tiny, minutes=1.0),
+                 dataclasses.replace(tiny, epochs=1, steps_per_epoch=trainer.OWN_STEP_FROM)]
+    for config in [tiny, *long_runs, dataclasses.replace(tiny, precision="float32")]:
+        trainer._planned(recipe, tmp_path, config, strategy)
+    assert asked == [(None, True), ("own step", True), ("own step", True)]
+    assert runners == long_runs
 
 
 def test_minutes_plans_the_steps_once_and_a_resume_keeps_the_plan(tmp_path):

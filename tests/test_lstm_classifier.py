@@ -62,6 +62,46 @@ def test_train_steps_change_weights_and_fit_learns():
     assert [r["label"] for r in model.predict_texts(TEXTS)] == [model.class_names[i] for i in LABELS]
 
 
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_steps_on_token_ids_are_the_steps_on_strings(kind):
+    """Recipes tokenize in tf.data (`token_ids`), and may compile the step with XLA (`--xla on`);
+    the step on ids, with and without XLA, computes what the step on strings computes:
+    the same losses and weights, with bigrams and adversarial training. Without dropout: XLA
+    draws other dropout masks from the same seeds (its random number generator is not the one of
+    TensorFlow's kernels, even with alg="philox"), so with dropout an XLA run is another, equally
+    valid, draw (docs/speed.md)."""
+    from zoo.models import TransformerTextClassifier
+
+    def make():
+        keras.utils.set_random_seed(1)
+        settings = dict(max_tokens=50, sequence_length=8, embedding_dim=4, bigrams=True, dropout=0.0,
+                        adversarial=0.5)
+        model = (TextClassifier(["business", "sports"], units=3, **settings) if kind == "lstm" else
+                 TransformerTextClassifier(["business", "sports"], num_layers=1, num_heads=2, ff_dim=8, encoder_dropout=0.0,
+                                           **settings))
+        model.adapt(TEXTS)
+        model.compile(keras.optimizers.Adam(0.01))
+        return model
+
+    on_strings, on_ids, on_ids_xla = make(), make(), make()
+    texts = tf.data.Dataset.from_tensor_slices((TEXTS, LABELS)).batch(3).repeat(2)
+    ids = texts.map(lambda t, y: (on_ids.token_ids(t), y))
+    assert set(ids.element_spec[0]) == {"ids", "pairs"} and ids.element_spec[0]["ids"].dtype == tf.int64
+    start = np.concatenate([np.ravel(w) for w in on_strings.weights])
+    step_on_strings, step_on_ids = tf.function(on_strings.train_step), tf.function(on_ids.train_step)
+    step_xla = tf.function(on_ids_xla.train_step, jit_compile=True)
+    for a, b in zip(texts, ids):
+        loss = float(step_on_strings(a)["loss"])
+        np.testing.assert_allclose([float(step_on_ids(b)["loss"]), float(step_xla(b)["loss"])], loss, rtol=1e-5)
+    # Float rounding differs between the graphs, and Adam turns it into whole steps where a
+    # gradient is 0 in exact arithmetic (a key bias): compare as tests/test_recipe_guarantees.py does.
+    a, b, c = (np.concatenate([np.ravel(w) for w in model.weights]) for model in (on_strings, on_ids, on_ids_xla))
+    for other in (b, c):
+        assert np.linalg.norm(a - other) < 1e-3 * np.linalg.norm(a - start), \
+            np.linalg.norm(a - other) / np.linalg.norm(a - start)
+    np.testing.assert_allclose(on_ids.predict_proba(TEXTS)[0], on_strings.predict_proba(TEXTS)[0], atol=1e-6)
+
+
 def test_adversarial_shift_has_its_size_and_raises_the_loss():
     model = small_model(adversarial=0.5)
     check_train_step(model, [(tf.constant(TEXTS), LABELS)])  # the adversarial step trains every weight
@@ -302,8 +342,8 @@ def test_the_epoch_search_survives_a_resume(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    result = run_cli(["train", "lstm_classifier", "--preset", "tiny", "--run-dir", str(run_dir), "--quiet"],
-                     timeout=300)
+    result = run_cli(["train", "lstm_classifier", "--preset", "tiny", "--adversarial", "0.5", "--run-dir",
+                      str(run_dir), "--quiet"], timeout=300)  # the recipe's adversarial training, end to end
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir, result
 
@@ -327,6 +367,7 @@ def test_tiny_run_model_and_tensorboard(tiny_run):
     _, (val_texts, val_ids), _ = encode(PRESETS["tiny"])
     saved_epoch = int(re.search(r"saving the weights of epoch (\d+)", result.stdout)[1])
     loaded = keras.saving.load_model(run_dir / "model.keras")
+    assert loaded.adversarial == 0.5  # trained with --adversarial
     predicted = loaded.predict_proba(val_texts)[0].argmax(axis=1)
     assert len(accuracy) == 2 and len(val_ids) == 80
     assert accuracy[saved_epoch - 1] == pytest.approx(np.mean(predicted == val_ids), abs=1e-6), accuracy

@@ -7,8 +7,9 @@
 For each precision: steps/s and images/s of the recipe's real `train_step` on its real
 input pipeline (the median step after 3 warm-up steps: tracing is never timed), the share of
 step time spent waiting for input, and achieved GFLOP/s (TF's op-level count of the forward
-pass x3 for forward + backward; "-" where TF cannot count it, e.g. ops inside an LSTM's loop)
-next to a large matmul and a 3x3 convolution timed in the same run (the practical peak). With
+pass x3 for forward + backward, x7 with adversarial training; "-" where TF cannot count it, e.g.
+ops inside an LSTM's loop) at the trainer's rate (K steps per call) next to a large matmul and a
+3x3 convolution timed in the same run (the practical peak). With
 `--peer-python`, runs `../shared/peers/srresnet_torch.py` under that interpreter and prints the
 ratio; with `--keras-peer`, times `tools/peers/keras_io_RECIPE.py` (the same network as a
 keras.io-style model trained by `fit`, the same data and batch) in the same run, in steps/s.
@@ -16,8 +17,10 @@ Where the zoo's step computes more than the peer (adversarial training, a weight
 peer names the zoo settings that compute the same (`ZOO_AS_PEER`) and an extra row times the zoo
 with them, so both comparisons show. "steps/s, K per call" times the same step as the trainer
 runs it, K steps per traced call (`--steps-per-call`, cut at `--log-every`); the peer ratio is
-against it (a peer's `fit` runs one step per call, as keras.io examples do). Prints tables;
-asserts nothing.
+against it (a peer's `fit` runs one step per call, as keras.io examples do). "vs float32,
+alternated" is each precision's speed-up over float32 with the two steps timed in alternate
+rounds after warm-up (`train.strategy.interleaved_speedup`), exactly what `--precision auto`
+measures and prints at the start of a long run. Prints tables; asserts nothing.
 
 Without an AMD EPYC at hand, `ONEDNN_MAX_CPU_ISA=AVX2 taskset -c 0 python -m train.bench ...
 --precisions float32` on the AMX Intel stands in for it in float32 (README: Speed); bfloat16 peaks
@@ -37,7 +40,6 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
 
@@ -45,6 +47,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from train.recipes import get_recipe  # noqa: E402
+from train.sizing import step_runner  # noqa: E402
+from train.strategy import STEP_TIMING, interleaved_speedup  # noqa: E402
 from train.trainer import build, distribute, make_step_function, make_steps_function  # noqa: E402
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "srresnet_torch.py"
@@ -81,6 +85,8 @@ def forward_gflop(model: keras.Model, spec: tf.TensorSpec) -> float:
     from tensorflow.python.profiler import model_analyzer, option_builder
 
     graph = tf.function(lambda x: model(x)).get_concrete_function(spec).graph
+    if any(op.type in ("While", "StatelessWhile") for op in graph.get_operations()):
+        raise TypeError("a loop's body (e.g. an LSTM's) would be counted once, not per iteration")
     options = option_builder.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
@@ -96,7 +102,7 @@ def _timed_steps(recipe, config, steps: int) -> tuple[list[float], float, keras.
     model = built.model
     if hasattr(model, "begin_step"):
         model.begin_step(0)
-    step = make_step_function(strategy, model.train_step)  # the trainer's own step
+    step = make_step_function(strategy, model.train_step, jit_compile=config.xla == "on")  # the trainer's own step
     data = built.batches_from(0)
     iterator = iter(distribute(strategy, data))
     for _ in range(WARM_UP):  # trace, warm up, fill the prefetch buffer
@@ -118,7 +124,7 @@ def _loop_seconds_per_step(strategy, model, iterator, config, steps: int) -> flo
     """Seconds per step as the trainer runs them: calls of `steps_per_call` steps (cut at
     `log_every`, where the trainer's calls end too) of `make_steps_function`; the median call."""
     per_call = max(1, min(config.steps_per_call, config.log_every))
-    run = make_steps_function(strategy, model.train_step)
+    run = make_steps_function(strategy, model.train_step, jit_compile=config.xla == "on", loop=per_call > 1)
     count = tf.constant(per_call)
     tf.nest.map_structure(lambda t: t.numpy(), run(iterator, count))  # trace, warm up
     times = []
@@ -133,45 +139,23 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
     """Time `steps` steps of the first training phase after `WARM_UP` untimed ones; split input
     wait from compute. Rates are of the median step (robust to other processes' bursts)."""
     times, waiting, model, data, loop = _timed_steps(recipe, config, steps)
-    spec = tf.nest.flatten(data.element_spec)[0]
+    inputs = data.element_spec[0] if isinstance(data.element_spec, tuple) else data.element_spec
+    spec = tf.nest.flatten(inputs)[0]
     keras.mixed_precision.set_global_policy(config.precision)
     try:  # forward + backward of the network that maps the first input (SR: the generator)
-        if not spec.dtype.is_floating:  # raw strings: the counter sees no shapes after tokenizing
-            raise TypeError(f"{spec.dtype.name} inputs")
-        gflop = 3 * forward_gflop(getattr(model, "generator", model), spec)
+        if spec.dtype == tf.string:  # raw strings: the counter sees no shapes after tokenizing
+            raise TypeError("string inputs")
+        # Adversarial training: a forward pass, the gradient to the embeddings, a second forward
+        # pass and the backward pass of both: about 7 forward passes instead of 3.
+        passes = 7 if getattr(model, "adversarial", 0) > 0 else 3
+        gflop = passes * forward_gflop(getattr(model, "generator", model), inputs)
     except Exception:  # noqa: BLE001 - a model whose call takes other inputs (a GAN's noise): not counted
         gflop = float("nan")
     keras.mixed_precision.set_global_policy("float32")
     seconds = statistics.median(times)
-    return {"steps_s": 1 / seconds, "images_s": spec.shape[0] / seconds, "wait": waiting / sum(times),
-            "gflops": gflop / seconds, "gflop_step": gflop, "loop_steps_s": 1 / loop,
+    return {"steps_s": 1 / seconds, "images_s": config.batch_size / seconds, "wait": waiting / sum(times),
+            "gflops": gflop / loop, "gflop_step": gflop, "loop_steps_s": 1 / loop,
             "per_call": max(1, min(config.steps_per_call, config.log_every))}
-
-
-def step_runner(recipe, config) -> Callable[[str], Callable[[], None]]:
-    """`policy -> run`: builds a throwaway copy of `config`'s model and batches in that Keras dtype
-    policy (call it in the run's strategy scope) and returns a call that runs one training step
-    of the first phase and waits for it. What `train.strategy.resolve_precision(...,
-    step_runner=...)` times to choose `--precision auto` on the run's own step, alternating the
-    two policies' steps after untimed warm-up ones (clear the Keras session afterwards)."""
-
-    def make(policy: str) -> Callable[[], None]:
-        keras.mixed_precision.set_global_policy(policy)
-        built = build(recipe, dataclasses.replace(config, precision=policy))
-        if hasattr(built.model, "begin_step"):
-            built.model.begin_step(0)
-        step = make_step_function(tf.distribute.get_strategy(), built.model.train_step)
-        iterator = iter(distribute(tf.distribute.get_strategy(), built.batches_from(0)))
-        keras.mixed_precision.set_global_policy("float32")
-
-        def run() -> None:
-            keras.mixed_precision.set_global_policy(policy)  # as when the model was built (tracing)
-            tf.nest.map_structure(lambda t: t.numpy(), step(next(iterator)))
-            keras.mixed_precision.set_global_policy("float32")
-
-        return run
-
-    return make
 
 
 def peer_images_per_second(python: str) -> dict[str, float]:
@@ -236,11 +220,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
     parser.add_argument("--peer-python", help="python with torch, to run the PyTorch peer in this session")
+    parser.add_argument("--xla", choices=("on", "off"), help="compile the step with XLA or not (default: the preset's)")
     parser.add_argument("--keras-peer", action="store_true",
                         help="also time tools/peers/keras_io_RECIPE.py (the same network, keras.io-style fit)")
     args = parser.parse_args()
     recipe = get_recipe(args.recipe)
     base = recipe.presets[args.preset]
+    if args.xla:
+        base = dataclasses.replace(base, xla=args.xla)
     peer_module = keras_peer(recipe.name) if args.keras_peer else None
     precisions = args.precisions.split(",")
     dtypes = [("float32", tf.float32)] + [("bfloat16", tf.bfloat16)] * any("bfloat16" in p for p in precisions)
@@ -254,6 +241,13 @@ def main() -> None:
         if as_peer:  # the zoo computing what the peer computes
             rows[precision, _settings(as_peer)] = measure(
                 recipe, dataclasses.replace(base, precision=precision, **as_peer), args.steps)
+    alternated = {}  # precision -> its speed-up over float32, the two steps timed alternately
+    if "float32" in precisions:
+        run = step_runner(recipe, base)
+        for precision in precisions:
+            if precision != "float32":
+                alternated[precision] = interleaved_speedup(run("float32"), run(precision), **STEP_TIMING)
+                keras.backend.clear_session()
     peer = peer_images_per_second(args.peer_python) if args.peer_python else {}
     peer_key = {"float32": "fp32", "mixed_bfloat16": "bf16"}
     if peer_module:  # the same table columns: the keras.io-style peer, in this same run, in steps/s
@@ -261,13 +255,12 @@ def main() -> None:
                                                                  args.steps) for p in precisions}
     peer_cell = "keras.io-style peer steps/s" if peer_module else "PyTorch peer images/s"
     gflop = next(iter(rows.values()))["gflop_step"]
-    print(f"\n{recipe.name} --preset {args.preset} (batch {base.batch_size}): "
+    print(f"\n{recipe.name} --preset {args.preset} (batch {base.batch_size}, XLA {base.xla}): "
           + (f"{gflop:.1f} GFLOP per step" if gflop == gflop else "GFLOP per step not counted"))
     per_call = next(iter(rows.values()))["per_call"]
     print("| precision | steps/s | images/s | input wait | GFLOP/s | of fp32 matmul peak | of matmul / conv peak "
-          f"| vs float32 | steps/s, {per_call} per call | {peer_cell} | ratio |")
+          f"| vs float32, alternated | steps/s, {per_call} per call | {peer_cell} | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    first = rows[next(iter(rows))]
     for (precision, changed), row in rows.items():
         peer_rate = peer.get(peer_key.get(precision, ""))
         zoo_rate = row["loop_steps_s"] if peer_module else row["images_s"]  # a peer's fit: against the trainer's loop
@@ -279,8 +272,10 @@ def main() -> None:
             shares = "- | -"
         gflops = "-" if row["gflops"] != row["gflops"] else f"{row['gflops']:.0f}"
         label = f"{precision}, zoo with {changed}" if changed else precision
+        versus = "1.00x" if precision == "float32" and not changed else (
+            f"{alternated[precision]:.2f}x" if precision in alternated and not changed else "-")
         print(f"| {label} | {row['steps_s']:.2f} | {row['images_s']:.1f} | {100 * row['wait']:.1f}% | {gflops} | "
-              f"{shares} | {row['steps_s'] / first['steps_s']:.2f}x | {row['loop_steps_s']:.2f} | {peer_cells} |")
+              f"{shares} | {versus} | {row['loop_steps_s']:.2f} | {peer_cells} |")
 
 
 if __name__ == "__main__":

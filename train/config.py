@@ -116,6 +116,7 @@ class TrainConfig:
     batch_size: int = 16  # global batch size, split evenly over replicas
     seed: int = 0  # seeds weights, data order and augmentation
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"  # auto: bf16 on bf16 matrix units
+    xla: Literal["auto", "on", "off"] = "off"  # compile each replica's training step with XLA (one replica only); auto: measured at the start of a long run
     log_every: int = 10  # steps between scalar summaries (losses, learning rates)
     checkpoint_every: int = 200  # steps between checkpoints (one is also written after every epoch)
     steps_per_call: int = 50  # most training steps per traced call: fewer Python round trips; a call ends at every log step, checkpoint and epoch end; signals act between calls

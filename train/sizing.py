@@ -8,14 +8,16 @@ written to config.json, so that a resumed run trains exactly the same plan.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
 from train.config import TrainConfig
 from train.recipes import Recipe
-from train.trainer import build, distribute, make_step_function
+from train.trainer import build, distribute, make_step_function, make_steps_function
 
 OVERHEAD = 0.9  # share of the budget for training steps; the rest: validation, callbacks, saving
 
@@ -45,13 +47,13 @@ def size_to_minutes(recipe: Recipe, config: TrainConfig, strategy: tf.distribute
         built = build(recipe, config)
     model = built.model
     iterator = iter(distribute(strategy, built.batches_from(0)))
-    phase_of = getattr(model, "begin_step", lambda step: None)
-    counts = collections.Counter(phase_of(step) for step in range(config.total_steps))
-    per_step = {}
-    for key in counts:
-        first = next(step for step in range(config.total_steps) if phase_of(step) == key)
-        phase_of(first)
-        per_step[key] = seconds_per_step(make_step_function(strategy, model.train_step), iterator)
+    counts, per_step = collections.Counter(), {}
+    for key, first, steps in phases(model, config.total_steps):
+        counts[key] = steps
+        if hasattr(model, "begin_step"):
+            model.begin_step(first)
+        step = make_step_function(strategy, model.train_step, jit_compile=config.xla == "on")
+        per_step[key] = seconds_per_step(step, iterator)
     planned = sum(counts[key] * per_step[key] for key in counts)
     factor = OVERHEAD * 60 * config.minutes / planned
     sized = recipe.resized(config, factor)
@@ -65,3 +67,73 @@ def size_to_minutes(recipe: Recipe, config: TrainConfig, strategy: tf.distribute
     keras.backend.clear_session()  # also resets the global dtype policy: put it back
     keras.mixed_precision.set_global_policy(policy)
     return sized
+
+
+def phases(model: keras.Model, total_steps: int) -> list[tuple[object, int, int]]:
+    """`(phase key, its first step, its number of steps)` of each training phase a run of
+    `total_steps` goes through (the model's `begin_step` keys; one phase, key None, without)."""
+    phase_of = getattr(model, "begin_step", lambda step: None)
+    counts, first = collections.Counter(), {}
+    for step in range(total_steps):
+        key = phase_of(step)
+        counts[key] += 1
+        first.setdefault(key, step)
+    return [(key, first[key], counts[key]) for key in counts]
+
+
+def xla_speedup(recipe: Recipe, config: TrainConfig) -> float:
+    """Seconds of the run's first-phase training step / the same step compiled by XLA, in the
+    current strategy's scope and dtype policy: every phase's step is compiled first (raising
+    `tf.errors.OpError` where XLA cannot compile one), then the two steps are timed alternately
+    after untimed warm-up ones (`train.strategy.interleaved_speedup`). About two step tracings
+    and an XLA compile per phase; clear the Keras session afterwards."""
+    from train.strategy import STEP_TIMING, interleaved_speedup
+
+    policy = keras.mixed_precision.global_policy().name
+    compiled = step_runner(recipe, config, jit_compile=True)
+    first_phase = compiled(policy)
+    for _, first, _ in phases(first_phase.model, config.total_steps)[1:]:
+        compiled(policy, first)()  # later phases: compiled and run once (they could hold an op XLA lacks)
+    return interleaved_speedup(step_runner(recipe, config, jit_compile=False)(policy), first_phase, **STEP_TIMING)
+
+
+def steps_per_timed_call(config: TrainConfig) -> int:
+    """Steps in each call `step_runner` times: as the trainer's calls (`--steps-per-call`, cut at
+    `--log-every`), at most `MAX_TIMED_STEPS`, so that timing a slow step stays short."""
+    return max(1, min(config.steps_per_call, config.log_every, MAX_TIMED_STEPS))
+
+
+MAX_TIMED_STEPS = 10  # enough to spread a call's fixed cost as the trainer's calls do
+
+
+def step_runner(recipe, config, jit_compile: bool | None = None) -> Callable[..., Callable[[], None]]:
+    """`(policy, first=0) -> run`: builds a throwaway copy of `config`'s model and batches in
+    that Keras dtype policy (call it in the run's strategy scope) and returns a call that runs
+    `steps_per_timed_call(config)` training steps of the first phase (or of the phase of step
+    `first`) in one traced call, as the trainer runs them (`make_steps_function`), and waits for
+    them; its `model` attribute is the throwaway model. With `jit_compile` (default: `config.xla`
+    is "on"), the step is compiled by XLA. What `train.strategy.resolve_precision(..., step_runner=...)` and `xla_speedup`
+    time, alternating the two kinds of call after untimed warm-up ones (clear the Keras session
+    afterwards)."""
+    count = tf.constant(steps_per_timed_call(config))
+    jit_compile = config.xla == "on" if jit_compile is None else jit_compile
+
+    def make(policy: str, first: int = 0) -> Callable[[], None]:
+        keras.mixed_precision.set_global_policy(policy)
+        built = build(recipe, dataclasses.replace(config, precision=policy))
+        if hasattr(built.model, "begin_step"):
+            built.model.begin_step(first)
+        steps = make_steps_function(tf.distribute.get_strategy(), built.model.train_step, jit_compile=jit_compile,
+                                    loop=int(count) > 1)
+        iterator = iter(distribute(tf.distribute.get_strategy(), built.batches_from(0)))
+        keras.mixed_precision.set_global_policy("float32")
+
+        def run() -> None:
+            keras.mixed_precision.set_global_policy(policy)  # as when the model was built (tracing)
+            tf.nest.map_structure(lambda t: t.numpy(), steps(iterator, count))
+            keras.mixed_precision.set_global_policy("float32")
+
+        run.model = built.model
+        return run
+
+    return make

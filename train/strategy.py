@@ -116,12 +116,17 @@ def resolve_precision(precision: str, measure: bool = True,
     if not measure:
         return "mixed_bfloat16", "this CPU has bfloat16 instructions (not measured under multi_worker)"
     if step_runner is not None:
-        speedup = interleaved_speedup(step_runner("float32"), step_runner("mixed_bfloat16"), warm_up=3)
+        speedup = interleaved_speedup(step_runner("float32"), step_runner("mixed_bfloat16"), **STEP_TIMING)
         what = "the training step"
     else:
         speedup, what = bfloat16_speedup(), "a 3x3 convolution and a matmul"
     choice = "mixed_bfloat16" if speedup >= 1.1 else "float32"
     return choice, f"{what} ran {speedup:.2f}x as fast in bfloat16 as in float32 here (measured now)"
+
+
+# How `interleaved_speedup` times a run's own training calls (train.sizing.step_runner: several
+# steps each): 2 untimed calls of each kind, then 5 alternated rounds.
+STEP_TIMING = {"warm_up": 2, "repeats": 5}
 
 
 def interleaved_speedup(float32_call: Callable[[], object], bfloat16_call: Callable[[], object],

@@ -190,16 +190,25 @@ def _batch_size(batch) -> tf.Tensor:
     return tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
 
 
-def make_step_function(strategy: tf.distribute.Strategy, step_fn, reduce_retracing: bool = False):
+def make_step_function(strategy: tf.distribute.Strategy, step_fn, reduce_retracing: bool = False,
+                       jit_compile: bool = False):
     """`step(batch) -> ({name: value}, examples)`: `step_fn` (a model's `train_step` or
     `test_step`) on every replica's part of a distributed batch, each value summed over
-    replicas (the metric contract's second kind), and the number of examples in the batch."""
+    replicas (the metric contract's second kind), and the number of examples in the batch.
+    With `jit_compile`, `step_fn` is compiled by XLA (`--xla`)."""
+    step_fn = _compiled(step_fn, jit_compile)
 
     @tf.function(reduce_retracing=reduce_retracing)
     def step(batch):
         return _summed_step(strategy, step_fn, batch)
 
     return step
+
+
+def _compiled(step_fn, jit_compile: bool):
+    """`step_fn` as a function XLA compiles (the replica's step: the loop around it and the
+    input pipeline stay TensorFlow's), or `step_fn` itself."""
+    return tf.function(step_fn, jit_compile=True) if jit_compile else step_fn
 
 
 def _summed_step(strategy: tf.distribute.Strategy, step_fn, batch):
@@ -210,14 +219,17 @@ def _summed_step(strategy: tf.distribute.Strategy, step_fn, batch):
     return summed, strategy.reduce("SUM", size, axis=None)
 
 
-def make_steps_function(strategy: tf.distribute.Strategy, step_fn):
+def make_steps_function(strategy: tf.distribute.Strategy, step_fn, jit_compile: bool = False, loop: bool = True):
     """`steps(iterator, count) -> (outputs, sums, examples, first_bad, its outputs)`: `count`
     (>= 1) training steps, each `step_fn` on every replica's part of the iterator's next batch,
     in one traced call (a `tf.while_loop`, as Keras' `steps_per_execution`): one Python round
     trip instead of `count`. Returns the last step's outputs (float32, summed over replicas, as
     `make_step_function`), each output's sum over the steps weighted by batch size, the
     examples of all the steps, the index of the first step with a NaN or infinite output (-1:
-    none) and that step's outputs."""
+    none) and that step's outputs. With `jit_compile`, `step_fn` is compiled by XLA. With
+    `loop=False` (`--steps-per-call 1`) every call runs one step, without the `tf.while_loop`
+    around it, which made the text models' steps 10-25% slower (docs/speed.md)."""
+    step_fn = _compiled(step_fn, jit_compile)
 
     @tf.function  # traced once, called twice below: before the loop and in its body
     def one_step(iterator):
@@ -232,6 +244,8 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn):
         outputs, examples = one_step(iterator)
         sums = {name: value * examples for name, value in outputs.items()}
         bad = tf.where(finite(outputs), -1, 0)
+        if not loop:
+            return outputs, sums, examples, bad, outputs
 
         def body(i, outputs, sums, examples, bad, bad_outputs):
             outputs, size = one_step(iterator)
@@ -320,6 +334,11 @@ class _StopSignals:
 
 # ----------------------------------------------------------------------------- the loop
 
+# `--precision auto` times the run's own step (a few seconds: two throwaway models) from this
+# many planned steps on, and a convolution and a matmul (half a second) below it.
+OWN_STEP_FROM = 1000
+
+
 def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: str = "auto",
           verbose: bool = True, preset: str | None = None) -> keras.Model:
     """Train `recipe` with `config` into `run_dir` (resuming if it holds a checkpoint).
@@ -336,7 +355,8 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     run_dir = Path(run_dir)
     check_run_dir(run_dir, recipe, config)
     distribution = make_strategy(strategy)  # before any other TF op (PITFALLS.md)
-    requested, (config, why, planned) = config, _planned(run_dir, config, distribution)
+    requested, (config, why, planned) = config, _planned(recipe, run_dir, config, distribution)
+    config, why_xla = _planned_xla(recipe, config, distribution, planned)
     keras.mixed_precision.set_global_policy(config.precision)
     replicas = distribution.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -346,7 +366,8 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     chief = is_chief(distribution)
     if verbose and chief:
         print(f"{recipe.name}: {distribution.num_replicas_in_sync} replica(s) "
-              f"({type(distribution).__name__}), precision {config.precision} ({why}), run dir {run_dir}")
+              f"({type(distribution).__name__}), precision {config.precision} ({why}), XLA {config.xla} "
+              f"({why_xla}), run dir {run_dir}")
     if config.minutes > 0 and not planned:
         config = _sized(recipe, config, distribution, verbose and chief)  # a new run: measure
     keras.utils.set_random_seed(config.seed)  # the same weights whether or not sizing built a model
@@ -358,18 +379,68 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _planned(run_dir: Path, config: TrainConfig, strategy) -> tuple[TrainConfig, str, bool]:
+def _planned(recipe: Recipe, run_dir: Path, config: TrainConfig, strategy) -> tuple[TrainConfig, str, bool]:
     """(the config to train, why its precision, whether it is a saved plan): a resumed run
     trains its config.json "plan" (what `auto` precision and `--minutes` chose when it
-    started); a new run resolves `auto` now."""
+    started); a new run resolves `auto` now: on its own training step (both precisions'
+    throwaway copies, steps alternated, as `python -m train.bench` times them) when the run is
+    long (`--minutes`, or at least `OWN_STEP_FROM` steps), else on a convolution and a matmul."""
     saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
     plan = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.get("plan", {}).items()}
     config = dataclasses.replace(config, **plan)
     if config.precision != "auto":
         return config, "as planned when the run started" if "precision" in plan else "as asked", "plan" in saved
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    precision, why = resolve_precision(config.precision, measure=not multi_worker)
+    runner = None
+    if not multi_worker and (config.minutes > 0 or config.total_steps >= OWN_STEP_FROM):
+        from train.sizing import step_runner
+
+        runner = step_runner(recipe, config)
+    with strategy.scope():
+        precision, why = resolve_precision(config.precision, measure=not multi_worker, step_runner=runner)
+    if runner is not None:
+        keras.backend.clear_session()  # drop the throwaway models (this also resets the dtype policy)
     return dataclasses.replace(config, precision=precision), why, "plan" in saved
+
+
+def _planned_xla(recipe: Recipe, config: TrainConfig, strategy, planned: bool) -> tuple[TrainConfig, str]:
+    """(the config with `xla` "on" or "off", why). On several replicas or under multi_worker
+    always off: a replica's step synchronizes with the others (gradients, global-batch means),
+    which TensorFlow cannot do inside an XLA-compiled function. `--xla auto` on a new, long run
+    (as `_planned` counts long) compiles every phase's step with XLA and times the first
+    phase's step with and without it (`train.sizing.xla_speedup`: about a minute for the LSTM's
+    default run, so recipes choose on or off from `train.bench` measurements instead); XLA is on
+    if it ran at least 1.1x as fast. A short run or a step XLA cannot compile: off."""
+    if strategy.num_replicas_in_sync > 1 or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        why = "several replicas: a replica's step waits on the others', which XLA cannot compile here"
+        return dataclasses.replace(config, xla="off"), why if config.xla != "off" else "as asked"
+    if config.xla != "auto":
+        return config, "as planned when the run started" if planned else "as configured"
+    if planned:  # resumed: its plan has no XLA choice, so it started before --xla existed
+        return dataclasses.replace(config, xla="off"), "as the run started"
+    if not (config.minutes > 0 or config.total_steps >= OWN_STEP_FROM):
+        return dataclasses.replace(config, xla="off"), f"a short run (under {OWN_STEP_FROM} steps): not measured"
+    from train.sizing import xla_speedup
+
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        with strategy.scope():
+            speedup = xla_speedup(recipe, config)
+    except tf.errors.OpError as error:
+        return dataclasses.replace(config, xla="off"), f"XLA cannot compile this step ({_unsupported(error)})"
+    finally:
+        keras.backend.clear_session()  # drop the throwaway models (this also resets the dtype policy)
+    choice = "on" if speedup >= 1.1 else "off"
+    return (dataclasses.replace(config, xla=choice),
+            f"the training step ran {speedup:.2f}x as fast with XLA as without here (measured now)")
+
+
+def _unsupported(error: Exception) -> str:
+    """The operation XLA could not compile, from its error, e.g. "ResizeBicubic"."""
+    import re
+
+    found = re.search(r"unsupported operations[^:]*: ([\w, ]+)", str(error))
+    return f"unsupported: {found[1].strip()}" if found else (str(error).strip().splitlines() or ["error"])[0][:200]
 
 
 def _sized(recipe: Recipe, config: TrainConfig, strategy, verbose: bool) -> TrainConfig:
@@ -455,7 +526,9 @@ class _Loop:
         phase is set by `begin_step(step)`)."""
         key = self.phase(step)
         if key not in self.step_functions:
-            self.step_functions[key] = make_steps_function(self.strategy, self.model.train_step)
+            self.step_functions[key] = make_steps_function(self.strategy, self.model.train_step,
+                                                           jit_compile=self.config.xla == "on",
+                                                           loop=self.config.steps_per_call > 1)
         return self.step_functions[key]
 
     def steps_in_call(self, step: int, end: int) -> int:

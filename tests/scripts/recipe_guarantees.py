@@ -58,11 +58,13 @@ from train.trainer import distribute, train  # noqa: E402
 FLAGS = {"epochs": 2, "steps_per_epoch": 5, "checkpoint_every": 2, "precision": "float32", "minutes": 0.0}
 # gan_superres streams its T91 folder from disk, the path where a resume must jump ahead
 # without decoding the batches it skips (the in-memory one is the same for every recipe).
-EXTRA = {"gan_superres": {"cache": "off"}}
-# Settings that only the runs on 1 and 2 replicas (and the control) change, per recipe: none
-# now. (Until dropout masks were drawn for the global batch, `dropout_masks`, the text and
-# hybrid recipes ran these with dropout off, and their resume against a `reference` run.)
-REPLICA_FLAGS: dict[str, dict] = {}
+# rbf resumes with its step compiled by XLA (--xla on), against a `reference` run with XLA too.
+EXTRA = {"gan_superres": {"cache": "off"}, "rbf": {"xla": "on"}}
+# Settings that only the runs on 1 and 2 replicas (and the control) change, per recipe. XLA is
+# off on 2 replicas, and draws other dropout masks than TensorFlow's kernels: the 1-replica runs
+# go without it. (Until dropout masks were drawn for the global batch, `dropout_masks`, the text
+# and hybrid recipes ran these with dropout off.)
+REPLICA_FLAGS: dict[str, dict] = {"rbf": {"xla": "off"}}
 OTHER_DATA = 1000  # the control trains on the batches from this one on
 ALONE = ("two", "masks")  # runs on 2 replicas: no other run beside them
 

@@ -34,6 +34,7 @@ class TextConfig(TrainConfig):
     batch_size: int = 64
     checkpoint_every: int = 500
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "float32"  # bf16 is no faster for this LSTM on CPU
+    steps_per_call: int = 1  # one step per traced call: a tf.while_loop of these steps ran 10-25% slower (docs/speed.md)
     data: str = "assets:text/ag_news/test.csv"  # labelled texts: CSV/TSV (header optional), tfds:ag_news_subset, tfds:imdb_reviews
     val_data: str = ""  # validation file or TFDS split source; "": hold out --val-fraction of --data (TFDS: its test split)
     val_fraction: float = 0.2  # share of each class of --data held out for validation (fixed seed)
@@ -224,9 +225,15 @@ def build_text_classifier(config: TextConfig, make_model: Callable, name: str = 
     model = make_model(names, text_settings(config, train_texts, name) if pretrained is None else {})
     adapt(model, train_texts, name, pretrained)
     model.compile(keras.optimizers.Adam(learning_rate(config)))
-    train_data = (tf.data.Dataset.from_tensor_slices((train_texts, train_ids))
-                  .shuffle(len(train_texts), seed=config.seed).repeat()
-                  .batch(config.batch_size, drop_remainder=True).prefetch(2))
+    batches = (tf.data.Dataset.from_tensor_slices((train_texts, train_ids))
+               .shuffle(len(train_texts), seed=config.seed).repeat().batch(config.batch_size, drop_remainder=True))
+
+    def train_data(start: int) -> tf.data.Dataset:
+        """Batches from step `start` on, read as token ids on the input pipeline's threads (the
+        steps get no string work; batches skipped on resume are never tokenized)."""
+        return (batches.skip(start).map(lambda texts, y: (model.token_ids(texts), y),
+                                        num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
+
     val_data = tf.data.Dataset.from_tensor_slices((val_texts, val_ids)).batch(config.batch_size)
     predict = lambda m: (val_ids, m.predict_proba(val_texts)[0].argmax(-1))  # noqa: E731
     confusion = ConfusionMatrix(predict, names)

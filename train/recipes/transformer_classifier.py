@@ -46,7 +46,10 @@ class Config(TextConfig):
 
 PRESETS = {
     "default": Config(),
+    # A smoke test: adversarial training off (it triples the first call's tracing and graph
+    # optimization, about 9 s here; tests that need it pass --adversarial).
     "tiny": Config(epochs=2, steps_per_epoch=3, batch_size=8, log_every=1, checkpoint_every=2, limit=400,
+                   adversarial=0.0,
                    max_tokens=500, sequence_length=16, embedding_dim=8, num_heads=2, ff_dim=16, heatmaps=2),
     # The full AG News training set (120,000 texts, Zhang et al. 2015), where prepared.
     "full": Config(data="tfds:ag_news_subset", epochs=10, steps_per_epoch=1875, sequence_length=96,

@@ -152,7 +152,7 @@ class MaskedTokenModel(keras.Model):
                                    tf.reshape(weights, (-1,)), tf.shape(inputs))  # (B, T) 1 = chosen
             following = tf.concat([chosen[:, 1:], tf.zeros_like(chosen[:, :1])], axis=1)
             visible = ops.cast(tf.maximum(chosen, following) == 0, x.dtype)[..., None]
-            x = x + backbone._bigram_vectors(tokens) * visible
+            x = x + backbone._bigram_vectors(backbone._pair_ids(tokens)) * visible
         return x
 
     def token_logits(self, encoded, positions):

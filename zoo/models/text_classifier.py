@@ -175,24 +175,40 @@ class TextClassifier(keras.Model):
         tokens = self.tokenizer(texts)[:, :self.sequence_length]  # (B, <= T) ragged
         return tokens.to_tensor(default_value="", shape=[None, self.sequence_length])
 
-    def _bigram_vectors(self, tokens):
-        """`(B, T, E)` embeddings of the pairs (token t, token t + 1); 0 where t + 1 is padding."""
+    def _pair_ids(self, tokens):
+        """`(B, T)` int64 ids of the pairs (token t, token t + 1) of `(B, T)` string tokens; 0
+        where t + 1 is padding."""
         following = tf.concat([tokens[:, 1:], tf.fill([tf.shape(tokens)[0], 1], "")], axis=1)  # (B, T)
         pairs = tf.where(following == "", "", tf.strings.join([tokens, following], separator=" "))
-        ids = self.bigram_lookup(pairs)  # (B, T), 0 = no pair
-        return self.bigram_embedding(ids) * ops.cast(ops.not_equal(ids, 0), self.bigram_embedding.compute_dtype)[..., None]
+        return self.bigram_lookup(pairs)
+
+    def _bigram_vectors(self, pair_ids):
+        """`(B, T, E)` embeddings of `(B, T)` pair ids; 0 where there is no pair (id 0)."""
+        mask = ops.cast(ops.not_equal(pair_ids, 0), self.bigram_embedding.compute_dtype)
+        return self.bigram_embedding(pair_ids) * mask[..., None]
+
+    def token_ids(self, texts) -> dict:
+        """What the network reads of `(B,)` raw strings: `{"ids": (B, T) int64}` token ids (0 =
+        padding), with `"pairs"`, the token-pair ids, when the model embeds bigrams. The string
+        work of a step: recipes map it over their batches in `tf.data`, so it runs on the input
+        pipeline's threads, ahead of the steps; `embed` and `train_step` take either form."""
+        tokens = self._tokens(tf.convert_to_tensor(texts, tf.string))  # (B, T) strings
+        ids = {"ids": self.lookup(tokens)}
+        if self.bigrams:
+            ids["pairs"] = self._pair_ids(tokens)
+        return ids
 
     # ------------------------------------------------------------------------- forward
 
     def embed(self, texts):
-        """`(embeddings float (B, T, E), mask bool (B, T))` of `(B,)` raw strings; padding is
-        masked. With `classify_embeddings` this splits the forward pass where explainers (e.g.
-        integrated gradients) attribute to the words."""
-        tokens = self._tokens(texts)  # (B, T) strings
-        ids = self.lookup(tokens)  # (B, T) int64, 0 = padding
+        """`(embeddings float (B, T, E), mask bool (B, T))` of `(B,)` raw strings (or their
+        `token_ids`); padding is masked. With `classify_embeddings` this splits the forward pass
+        where explainers (e.g. integrated gradients) attribute to the words."""
+        read = texts if isinstance(texts, dict) else self.token_ids(texts)
+        ids = read["ids"]  # (B, T) int64, 0 = padding
         x = self.embedding(ids)  # (B, T, E)
         if self.bigrams:
-            x = x + self._bigram_vectors(tokens)
+            x = x + self._bigram_vectors(read["pairs"])
         return x, ops.not_equal(ids, 0)
 
     def classify_embeddings(self, x, mask, seed=None):
@@ -255,7 +271,7 @@ class TextClassifier(keras.Model):
         return [self.loss_tracker, self.accuracy_tracker]
 
     def train_step(self, data):
-        texts, y = data
+        texts, y = data  # (B,) strings or their token_ids
         seed = step_seed(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             x, mask = self._embed_dropped(texts, seed)
