@@ -16,8 +16,11 @@ keras.io-style model trained by `fit`, the same data and batch) in the same run,
 Where the zoo's step computes more than the peer (adversarial training, a weight average), the
 peer names the zoo settings that compute the same (`ZOO_AS_PEER`) and an extra row times the zoo
 with them, so both comparisons show. "steps/s, K per call" times the same step as the trainer
-runs it, K steps per traced call (`--steps-per-call`, cut at `--log-every`); the peer ratio is
-against it (a peer's `fit` runs one step per call, as keras.io examples do). "vs float32,
+runs it, K steps per traced call (`--steps-per-call`, cut at `--log-every`). With a keras.io
+peer, that column, the peer's steps/s and their ratio come from alternate rounds: one zoo call
+of K steps, then K steps of the peer's `fit` step (its `train_function`: one step per call, as
+keras.io examples run), 7 rounds after 2 untimed calls of each, medians; timed one after the
+other, ratios moved by a third between runs on a shared machine. "vs float32,
 alternated" is each precision's speed-up over float32 with the two steps timed in alternate
 rounds after warm-up (`train.strategy.interleaved_speedup`), exactly what `--precision auto`
 measures and prints at the start of a long run. Prints tables; asserts nothing.
@@ -40,6 +43,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
 
@@ -183,30 +187,39 @@ def keras_peer(recipe: str) -> ModuleType:
     return peer
 
 
-def keras_peer_steps_per_second(peer: ModuleType, config, steps: int) -> float:
-    """steps/s of the keras.io-style `peer` trained by `fit` in this process: the median of
-    `steps` steps after `WARM_UP` untimed ones, as `measure` times the zoo's step."""
+def keras_peer_step(peer: ModuleType, config) -> Callable[[], None]:
+    """A call that runs one training step of the keras.io-style `peer` as `fit` runs it (its
+    `train_function`, set up by one untimed `fit` step) and waits for its logs."""
     keras.mixed_precision.set_global_policy(config.precision)
     model, data = peer.make_peer(config)
-    timer = _FitTimer()
-    model.fit(data, steps_per_epoch=steps + WARM_UP, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
+    model.fit(data, steps_per_epoch=1, epochs=1, verbose=0)  # builds metrics and optimizer, makes train_function
+    iterator = iter(data)
     keras.mixed_precision.set_global_policy("float32")
-    return 1 / statistics.median(timer.times[WARM_UP:])
+
+    def run() -> None:
+        tf.nest.map_structure(lambda t: t.numpy(), model.train_function(iterator))
+
+    return run
 
 
-class _FitTimer(keras.callbacks.Callback):
-    """Seconds of each `fit` step, waiting for the step's results."""
-
-    def __init__(self):
-        super().__init__()
-        self.times, self.start = [], 0.0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        [float(value) for value in (logs or {}).values()]  # the step has finished
-        self.times.append(time.perf_counter() - self.start)
+def alternated_rates(zoo_call: Callable[[], None], zoo_steps: int, peer_call: Callable[[], None],
+                     rounds: int = 7) -> tuple[float, float, float]:
+    """(zoo steps/s, peer steps/s, zoo / peer): after 2 untimed calls of each, `rounds` rounds
+    each time one zoo call (`zoo_steps` steps) and then `zoo_steps` peer steps, so that another
+    process's burst of work slows both alike; the medians of the rounds."""
+    for _ in range(2):
+        zoo_call()
+        peer_call()
+    zoo, peer = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        zoo_call()
+        middle = time.perf_counter()
+        for _ in range(zoo_steps):
+            peer_call()
+        zoo.append(zoo_steps / (middle - start))
+        peer.append(zoo_steps / (time.perf_counter() - middle))
+    return statistics.median(zoo), statistics.median(peer), statistics.median(z / p for z, p in zip(zoo, peer))
 
 
 def _settings(overrides: dict) -> str:
@@ -250,9 +263,14 @@ def main() -> None:
                 keras.backend.clear_session()
     peer = peer_images_per_second(args.peer_python) if args.peer_python else {}
     peer_key = {"float32": "fp32", "mixed_bfloat16": "bf16"}
-    if peer_module:  # the same table columns: the keras.io-style peer, in this same run, in steps/s
-        peer = {peer_key.get(p, p): keras_peer_steps_per_second(peer_module, dataclasses.replace(base, precision=p),
-                                                                 args.steps) for p in precisions}
+    if peer_module:  # the keras.io-style peer in this same run, its steps alternated with the zoo's calls
+        for (precision, changed), row in rows.items():
+            config = dataclasses.replace(base, precision=precision, **(as_peer if changed else {}))
+            peer_call = keras_peer_step(peer_module, config)
+            zoo_call = step_runner(recipe, config, steps=row["per_call"])(precision)
+            row["loop_steps_s"], row["peer_steps_s"], row["ratio"] = alternated_rates(zoo_call, row["per_call"],
+                                                                                     peer_call)
+            keras.backend.clear_session()
     peer_cell = "keras.io-style peer steps/s" if peer_module else "PyTorch peer images/s"
     gflop = next(iter(rows.values()))["gflop_step"]
     print(f"\n{recipe.name} --preset {args.preset} (batch {base.batch_size}, XLA {base.xla}): "
@@ -263,8 +281,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (precision, changed), row in rows.items():
         peer_rate = peer.get(peer_key.get(precision, ""))
-        zoo_rate = row["loop_steps_s"] if peer_module else row["images_s"]  # a peer's fit: against the trainer's loop
-        peer_cells = f"{peer_rate:.2f} | {zoo_rate / peer_rate:.2f}x" if peer_rate else "- | -"
+        peer_cells = f"{peer_rate:.2f} | {row['images_s'] / peer_rate:.2f}x" if peer_rate else "- | -"
+        if peer_module:  # a peer's fit step against the trainer's calls, timed alternately
+            peer_cells = f"{row['peer_steps_s']:.2f} | {row['ratio']:.2f}x"
         peak = peaks["bfloat16" if "bfloat16" in precision else "float32"]
         shares = (f"{100 * row['gflops'] / peaks['float32']['matmul']:.0f}% | "
                   f"{100 * row['gflops'] / peak['matmul']:.0f}% / {100 * row['gflops'] / peak['conv']:.0f}%")

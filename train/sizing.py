@@ -106,16 +106,17 @@ def steps_per_timed_call(config: TrainConfig) -> int:
 MAX_TIMED_STEPS = 10  # enough to spread a call's fixed cost as the trainer's calls do
 
 
-def step_runner(recipe, config, jit_compile: bool | None = None) -> Callable[..., Callable[[], None]]:
+def step_runner(recipe, config, jit_compile: bool | None = None,
+                steps: int | None = None) -> Callable[..., Callable[[], None]]:
     """`(policy, first=0) -> run`: builds a throwaway copy of `config`'s model and batches in
     that Keras dtype policy (call it in the run's strategy scope) and returns a call that runs
-    `steps_per_timed_call(config)` training steps of the first phase (or of the phase of step
+    `steps` (default `steps_per_timed_call(config)`) training steps of the first phase (or of the phase of step
     `first`) in one traced call, as the trainer runs them (`make_steps_function`), and waits for
     them; its `model` attribute is the throwaway model. With `jit_compile` (default: `config.xla`
     is "on"), the step is compiled by XLA. What `train.strategy.resolve_precision(..., step_runner=...)` and `xla_speedup`
     time, alternating the two kinds of call after untimed warm-up ones (clear the Keras session
     afterwards)."""
-    count = tf.constant(steps_per_timed_call(config))
+    count = tf.constant(steps or steps_per_timed_call(config))
     jit_compile = config.xla == "on" if jit_compile is None else jit_compile
 
     def make(policy: str, first: int = 0) -> Callable[[], None]:

@@ -227,32 +227,45 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn, jit_compile: 
     `make_step_function`), each output's sum over the steps weighted by batch size, the
     examples of all the steps, the index of the first step with a NaN or infinite output (-1:
     none) and that step's outputs. With `jit_compile`, `step_fn` is compiled by XLA. With
-    `loop=False` (`--steps-per-call 1`) every call runs one step, without the `tf.while_loop`
-    around it, which made the text models' steps 10-25% slower (docs/speed.md)."""
+    `loop=False` (`--steps-per-call 1`) every call runs one step (`count` is 1), traced without
+    the `tf.while_loop` and with its batch fetched in Python: both made the text models' steps
+    slower (docs/speed.md)."""
     step_fn = _compiled(step_fn, jit_compile)
 
-    @tf.function  # traced once, called twice below: before the loop and in its body
-    def one_step(iterator):
-        outputs, size = _summed_step(strategy, step_fn, next(iterator))
+    def summed(batch):
+        outputs, size = _summed_step(strategy, step_fn, batch)
         return {name: tf.cast(value, tf.float32) for name, value in outputs.items()}, size
 
     def finite(outputs: dict):
         return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in outputs.values()]))
 
+    def first(outputs: dict, examples):
+        """The returned values after one step."""
+        return outputs, {name: value * examples for name, value in outputs.items()}, examples, \
+            tf.where(finite(outputs), -1, 0), outputs
+
+    if not loop:  # the batch fetched in Python and the step traced alone, as make_step_function:
+        # fetching it inside the traced call measured 15% slower (the Transformer's step)
+        @tf.function
+        def single(batch):
+            return first(*summed(batch))
+
+        return lambda iterator, count: single(next(iterator))
+
+    @tf.function  # traced once, called twice below: before the loop and in its body
+    def one_step(iterator):
+        return summed(next(iterator))
+
     @tf.function
     def steps(iterator, count):
-        outputs, examples = one_step(iterator)
-        sums = {name: value * examples for name, value in outputs.items()}
-        bad = tf.where(finite(outputs), -1, 0)
-        if not loop:
-            return outputs, sums, examples, bad, outputs
+        outputs, sums, examples, bad, _ = first(*one_step(iterator))
 
         def body(i, outputs, sums, examples, bad, bad_outputs):
             outputs, size = one_step(iterator)
             sums = {name: sums[name] + value * size for name, value in outputs.items()}
-            first = tf.logical_and(bad < 0, tf.logical_not(finite(outputs)))
-            bad_outputs = {name: tf.where(first, outputs[name], value) for name, value in bad_outputs.items()}
-            return i + 1, outputs, sums, examples + size, tf.where(first, i, bad), bad_outputs
+            newly_bad = tf.logical_and(bad < 0, tf.logical_not(finite(outputs)))
+            bad_outputs = {name: tf.where(newly_bad, outputs[name], value) for name, value in bad_outputs.items()}
+            return i + 1, outputs, sums, examples + size, tf.where(newly_bad, i, bad), bad_outputs
 
         _, outputs, sums, examples, bad, bad_outputs = tf.while_loop(
             lambda i, *_: i < count, body, (tf.constant(1), outputs, sums, examples, bad, outputs))

@@ -30,6 +30,7 @@ class Config(TrainConfig):
     steps_per_epoch: int = 200
     batch_size: int = 64
     checkpoint_every: int = 1000
+    log_every: int = 50  # 4 points per epoch; a traced call of steps ends at each, so this lets calls run 50 steps (docs/speed.md)
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "float32"  # RBF distances: float32 anyway
     task: Literal["regress", "classify"] = "regress"  # regression of a 1-D function, or classification
     data: str = ""  # empty: sin(5x) + noise (regress) or assets:mnist (classify); else a numeric CSV or an image source
