@@ -144,6 +144,8 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
     wait from compute. Rates are of the median step (robust to other processes' bursts)."""
     times, waiting, model, data, loop = _timed_steps(recipe, config, steps)
     inputs = data.element_spec[0] if isinstance(data.element_spec, tuple) else data.element_spec
+    # Whole shapes, or the counter skips ops (token ids come out of tf.data with no batch size).
+    inputs = tf.nest.map_structure(lambda s: tf.TensorSpec([config.batch_size, *s.shape[1:]], s.dtype), inputs)
     spec = tf.nest.flatten(inputs)[0]
     keras.mixed_precision.set_global_policy(config.precision)
     try:  # forward + backward of the network that maps the first input (SR: the generator)
