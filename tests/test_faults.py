@@ -393,6 +393,45 @@ def test_auto_precision_times_the_runs_own_step_on_long_runs(monkeypatch, tmp_pa
     assert runners == long_runs
 
 
+def test_xla_auto_measures_long_runs_on_one_replica_only(monkeypatch):
+    """--xla: on or off as asked on one replica, always off on several; auto measures a new long
+    run (on from 1.1x), and a step XLA cannot compile is off with the operation named."""
+    import dataclasses
+
+    import train.sizing
+    import train.trainer as trainer
+    from train.recipes import get_recipe
+
+    recipe = get_recipe("rbf")
+    tiny = recipe.presets["tiny"]
+    long = dataclasses.replace(tiny, epochs=1, steps_per_epoch=trainer.OWN_STEP_FROM, xla="auto")
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    speedups = iter([1.1, 1.0999])
+    monkeypatch.setattr(train.sizing, "xla_speedup", lambda recipe, config: next(speedups))
+    assert trainer._planned_xla(recipe, dataclasses.replace(tiny, xla="on"), one, False) == (
+        dataclasses.replace(tiny, xla="on"), "as configured")
+    config, why = trainer._planned_xla(recipe, dataclasses.replace(tiny, xla="on"), TwoReplicas(), False)
+    assert config.xla == "off" and "several replicas" in why
+    config, why = trainer._planned_xla(recipe, dataclasses.replace(tiny, xla="auto"), one, False)
+    assert config.xla == "off" and "short run" in why
+    assert trainer._planned_xla(recipe, long, one, False)[0].xla == "on"
+    config, why = trainer._planned_xla(recipe, long, one, False)
+    assert config.xla == "off" and "1.10x" in why
+    assert trainer._planned_xla(recipe, long, one, True)[0].xla == "off"  # resumed, started before --xla
+
+    def uncompilable(recipe, config):
+        raise tf.errors.InvalidArgumentError(None, None, "Detected unsupported operations when trying to compile "
+                                             "graph train_step on XLA_CPU_JIT: ResizeBicubic (No registered ...)")
+
+    monkeypatch.setattr(train.sizing, "xla_speedup", uncompilable)
+    config, why = trainer._planned_xla(recipe, long, one, False)
+    assert config.xla == "off" and "unsupported: ResizeBicubic" in why, why
+
+
 def test_minutes_plans_the_steps_once_and_a_resume_keeps_the_plan(tmp_path):
     run = tmp_path / "run"
     args = ["train", *TINY, "--minutes", "0.03", "--steps-per-epoch", "1000", "--epochs", "1",

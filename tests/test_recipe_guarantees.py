@@ -33,7 +33,8 @@ SCRIPT = ROOT / "tests" / "scripts" / "recipe_guarantees.py"
 #     lstm_classifier 3.5e-6, transformer_classifier 4.1e-6, som_rbf_attention 1.0e-5 (these three
 #     with dropout off: see test_dropout_masks_of_two_replicas_are_those_of_one);
 #   control, 1 replica on other batches from the same start: dcgan 0.013 (its first Adam steps
-#     hardly depend on the batch), rbf 0.20, gan_superres 0.44, som 0.92, the others 1.0-1.4;
+#     hardly depend on the batch), rbf 0.20, gan_superres 0.44, som 0.92, the others 1.0-1.4
+#     (the script reruns the control for the first three only: CONTROLLED);
 #   moved, relative to the initial weights: 0.0057 (transformer_classifier) to 0.27 (som).
 # The tolerance sits 100x above the noise and more than 10x below the smallest control.
 TOLERANCE = 1e-3
@@ -106,25 +107,28 @@ def _norm(arrays) -> float:
 def test_two_replicas_train_like_one(runs, recipe):
     """`train(strategy="mirrored")` over 2 logical CPUs vs `"one_device"`, same global batches."""
     work, report = runs
-    for run in ("one", "two", "other"):
+    controlled = recipe in report["controlled"]  # the recipes nearest the threshold
+    for run in ("one", "two", "other") if controlled else ("one", "two"):
         assert report["runs"][recipe][run]["code"] == 0, _log(work, recipe, run)
     names, initial, one = _weights(work / recipe / "one.npz", 1)
-    runs_ = {run: _weights(work / recipe / f"{run}.npz", replicas) for run, replicas in (("two", 2), ("other", 1))}
+    runs_ = {run: _weights(work / recipe / f"{run}.npz", replicas)
+             for run, replicas in (("two", 2), ("other", 1)) if controlled or run == "two"}
     for run, (other_names, start, _) in runs_.items():  # the same start: differences come from training
         assert other_names == names and all(np.array_equal(a, b) for a, b in zip(initial, start)), run
     # Trained values; SOM label counts (tallies of the map's winners, set after each epoch) and
     # integer step counters must be equal outright.
     trained = [i for i, (name, w) in enumerate(zip(names, one)) if w.dtype.kind == "f"
                and not name.endswith("label_counts")]
-    two, other = runs_["two"][2], runs_["other"][2]
+    two = runs_["two"][2]
     for i in set(range(len(names))) - set(trained):
         assert np.array_equal(one[i], two[i]), names[i]
     moved = _norm([one[i] - initial[i] for i in trained])
     assert moved > MOVED * _norm([initial[i] for i in trained]), moved
     replicas = _norm([one[i] - two[i] for i in trained]) / moved
-    control = _norm([one[i] - other[i] for i in trained]) / moved
-    assert control > CONTROL, control
-    assert replicas < TOLERANCE, (replicas, control)
+    assert replicas < TOLERANCE, replicas
+    if controlled:  # the measure tells runs on other batches apart
+        control = _norm([one[i] - runs_["other"][2][i] for i in trained]) / moved
+        assert control > CONTROL, control
 
 
 def test_dropout_masks_of_two_replicas_are_those_of_one(runs):

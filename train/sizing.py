@@ -103,18 +103,19 @@ def steps_per_timed_call(config: TrainConfig) -> int:
     return max(1, min(config.steps_per_call, config.log_every, MAX_TIMED_STEPS))
 
 
-MAX_TIMED_STEPS = 10  # enough to spread a call's fixed cost as the trainer's calls do
+MAX_TIMED_STEPS = 5  # spreads a call's fixed cost; more only lengthens the start of a run (gan_superres: 0.1 s steps)
 
 
 def step_runner(recipe, config, jit_compile: bool | None = None,
                 steps: int | None = None) -> Callable[..., Callable[[], None]]:
     """`(policy, first=0) -> run`: builds a throwaway copy of `config`'s model and batches in
     that Keras dtype policy (call it in the run's strategy scope) and returns a call that runs
-    `steps` (default `steps_per_timed_call(config)`) training steps of the first phase (or of the phase of step
-    `first`) in one traced call, as the trainer runs them (`make_steps_function`), and waits for
-    them; its `model` attribute is the throwaway model. With `jit_compile` (default: `config.xla`
-    is "on"), the step is compiled by XLA. What `train.strategy.resolve_precision(..., step_runner=...)` and `xla_speedup`
-    time, alternating the two kinds of call after untimed warm-up ones (clear the Keras session
+    `steps` (default `steps_per_timed_call(config)`) training steps of the first phase (or of
+    the phase of step `first`) in one traced call, as the trainer runs them
+    (`make_steps_function`), and waits for them; its `model` attribute is the throwaway model.
+    With `jit_compile` (default: `config.xla` is "on"), the step is compiled by XLA. What
+    `train.strategy.resolve_precision(..., step_runner=...)`, `xla_speedup` and `train.bench`
+    time, alternating two kinds of call after untimed warm-up ones (clear the Keras session
     afterwards)."""
     count = tf.constant(steps or steps_per_timed_call(config))
     jit_compile = config.xla == "on" if jit_compile is None else jit_compile
@@ -124,14 +125,14 @@ def step_runner(recipe, config, jit_compile: bool | None = None,
         built = build(recipe, dataclasses.replace(config, precision=policy))
         if hasattr(built.model, "begin_step"):
             built.model.begin_step(first)
-        steps = make_steps_function(tf.distribute.get_strategy(), built.model.train_step, jit_compile=jit_compile,
+        calls = make_steps_function(tf.distribute.get_strategy(), built.model.train_step, jit_compile=jit_compile,
                                     loop=int(count) > 1)
         iterator = iter(distribute(tf.distribute.get_strategy(), built.batches_from(0)))
         keras.mixed_precision.set_global_policy("float32")
 
         def run() -> None:
             keras.mixed_precision.set_global_policy(policy)  # as when the model was built (tracing)
-            tf.nest.map_structure(lambda t: t.numpy(), steps(iterator, count))
+            tf.nest.map_structure(lambda t: t.numpy(), calls(iterator, count))
             keras.mixed_precision.set_global_policy("float32")
 
         run.model = built.model

@@ -132,7 +132,8 @@ STEP_TIMING = {"warm_up": 2, "repeats": 5}
 def interleaved_speedup(float32_call: Callable[[], object], bfloat16_call: Callable[[], object],
                         repeats: int = 7, warm_up: int = 2,
                         clock: Callable[[], float] = time.perf_counter) -> float:
-    """float32 seconds / bfloat16 seconds of two calls that each finish their work.
+    """float32 seconds / bfloat16 seconds of two calls that each finish their work (or, as
+    `--xla auto` uses it, seconds without XLA / seconds with it).
 
     Each call runs `warm_up` times untimed first (tracing, oneDNN's first-run kernel set-up,
     the process's first-op costs), both before either is timed; then `repeats` timed rounds
