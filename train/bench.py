@@ -51,7 +51,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from train.recipes import get_recipe  # noqa: E402
-from train.sizing import step_runner  # noqa: E402
+from train.sizing import step_runner, trainer_steps_per_call  # noqa: E402
 from train.strategy import STEP_TIMING, interleaved_speedup  # noqa: E402
 from train.trainer import build, distribute, make_step_function, make_steps_function  # noqa: E402
 
@@ -127,7 +127,7 @@ def _timed_steps(recipe, config, steps: int) -> tuple[list[float], float, keras.
 def _loop_seconds_per_step(strategy, model, iterator, config, steps: int) -> float:
     """Seconds per step as the trainer runs them: calls of `steps_per_call` steps (cut at
     `log_every`, where the trainer's calls end too) of `make_steps_function`; the median call."""
-    per_call = max(1, min(config.steps_per_call, config.log_every))
+    per_call = trainer_steps_per_call(config)
     run = make_steps_function(strategy, model.train_step, jit_compile=config.xla == "on", loop=per_call > 1)
     count = tf.constant(per_call)
     tf.nest.map_structure(lambda t: t.numpy(), run(iterator, count))  # trace, warm up
@@ -161,7 +161,7 @@ def measure(recipe, config, steps: int) -> dict[str, float]:
     seconds = statistics.median(times)
     return {"steps_s": 1 / seconds, "images_s": config.batch_size / seconds, "wait": waiting / sum(times),
             "gflops": gflop / loop, "gflop_step": gflop, "loop_steps_s": 1 / loop,
-            "per_call": max(1, min(config.steps_per_call, config.log_every))}
+            "per_call": trainer_steps_per_call(config)}
 
 
 def peer_images_per_second(python: str) -> dict[str, float]:

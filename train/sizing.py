@@ -97,10 +97,15 @@ def xla_speedup(recipe: Recipe, config: TrainConfig) -> float:
     return interleaved_speedup(step_runner(recipe, config, jit_compile=False)(policy), first_phase, **STEP_TIMING)
 
 
+def trainer_steps_per_call(config: TrainConfig) -> int:
+    """Steps in the trainer's longest calls: `--steps-per-call`, cut at `--log-every`."""
+    return max(1, min(config.steps_per_call, config.log_every))
+
+
 def steps_per_timed_call(config: TrainConfig) -> int:
-    """Steps in each call `step_runner` times: as the trainer's calls (`--steps-per-call`, cut at
-    `--log-every`), at most `MAX_TIMED_STEPS`, so that timing a slow step stays short."""
-    return max(1, min(config.steps_per_call, config.log_every, MAX_TIMED_STEPS))
+    """Steps in each call `step_runner` times: as the trainer's calls, at most
+    `MAX_TIMED_STEPS`, so that timing a slow step stays short."""
+    return min(trainer_steps_per_call(config), MAX_TIMED_STEPS)
 
 
 MAX_TIMED_STEPS = 5  # spreads a call's fixed cost; more only lengthens the start of a run (gan_superres: 0.1 s steps)
