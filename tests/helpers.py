@@ -107,6 +107,43 @@ def run_cli(args: list[str], timeout: float = 120, env: dict | None = None,
     return run_python(["-m", *args], timeout=timeout, env=env, cwd=cwd)
 
 
+def run_here(args: list, env: dict | None = None, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """`run_cli(args)` in this process, through the commands' own entry points
+    (`python -m train ...`: `train.__main__._run`; `python -m zoo ...`: `zoo.__main__.main`),
+    without the 5-8 s of Python and TensorFlow start-up a subprocess pays. stdout and stderr
+    are Python's streams (TensorFlow's C++ lines are not in them); `env` and `cwd` hold during
+    the call; the Keras session and dtype policy are reset afterwards. Keep `run_cli` where the
+    process is the point: signals, start-up output, strategies over logical devices, variables
+    read at import (TFDS_DATA_DIR)."""
+    import contextlib
+    import io
+
+    command, *argv = [str(a) for a in args]
+    if command == "train":
+        from train.__main__ import _run as entry
+    elif command == "zoo":
+        from zoo.__main__ import main as entry
+    else:
+        raise ValueError(f"run_here runs `train` or `zoo`, not {command!r}")
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.update(env or {})
+    os.chdir(cwd or ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = entry(argv)
+            except SystemExit as exit_:  # argparse and --help
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy("float32")
+    return subprocess.CompletedProcess(["python", "-m", *args], code, out.getvalue(), err.getvalue())
+
+
 def stderr_lines(result: subprocess.CompletedProcess | str) -> list[str]:
     """The lines of a run's stderr without TensorFlow's start-up noise."""
     text = result if isinstance(result, str) else result.stderr

@@ -52,6 +52,17 @@ def test_read_idx_mnist_round_trip(tmp_path, suffix):
     assert read.dtype == np.uint8 and read.shape == (3, 28, 28)
     np.testing.assert_array_equal(read, images)
     np.testing.assert_array_equal(read_idx(_write_idx(tmp_path / f"l{suffix}", labels)), labels)
+    np.testing.assert_array_equal(read_idx(path, limit=2), images[:2])  # the first ones only
+    assert read_idx(path, limit=5).shape == (3, 28, 28)
+
+
+def test_read_idx_with_a_limit_reads_only_the_bytes_it_needs(tmp_path):
+    images, _ = _digits(3)
+    good = _idx_bytes(images, 0x08)
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(good[:-100]))  # the third image is cut short
+    np.testing.assert_array_equal(read_idx(tmp_path / "cut.gz", limit=2), images[:2])
+    with pytest.raises(UserError, match=r"has 2268 bytes but its header \(3, 28, 28\) uint8 needs 2368"):
+        read_idx(tmp_path / "cut.gz", limit=3)
 
 
 @pytest.mark.parametrize("dtype, byte", [(np.int8, 0x09), (np.int16, 0x0B), (np.int32, 0x0C),

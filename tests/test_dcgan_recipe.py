@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_here
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -19,7 +19,7 @@ from zoo.__main__ import main
 
 
 def train(*args):
-    return run_cli(["train", "dcgan", "--preset", "tiny", *map(str, args)], timeout=300)
+    return run_here(["train", "dcgan", "--preset", "tiny", *map(str, args)])
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_tiny_run_logs_losses_fixed_noise_samples_and_fcd(mnist_run):
 def test_zoo_sample_is_repeatable_byte_for_byte(mnist_run, tmp_path):
     outputs = [tmp_path / "a.png", tmp_path / "b.png"]
     for output in outputs:
-        result = run_cli(["zoo", "sample", mnist_run, "-n", "16", "-o", output, "--seed", "1"])
+        result = run_here(["zoo", "sample", mnist_run, "-n", "16", "-o", output, "--seed", "1"])
         assert result.returncode == 0, result.stderr[-2000:]
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
     assert np.asarray(Image.open(outputs[0])).shape == (4 * 28 + 3 * 2, 4 * 28 + 3 * 2)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_here
 from keras import ops
 from PIL import Image
 from tensorboard.plugins import projector
@@ -234,7 +234,7 @@ def test_cli_explains_images_and_refuses_a_wrong_size(saved, pictures, tmp_path,
                      "--steps", "8", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["model_kind"] == kind
         assert (tmp_path / f"{kind}.png").is_file() and (tmp_path / f"{kind}.html").is_file()
-    result = run_cli(["zoo", "explain", str(saved["vae"][0]), str(pictures["big"]), "-o", str(tmp_path / "bad")])
+    result = run_here(["zoo", "explain", str(saved["vae"][0]), str(pictures["big"]), "-o", str(tmp_path / "bad")])
     assert_user_error(result, "is 10x12 pixels but VAE reads 8x8 images (width x height): resize it")
     assert not (tmp_path / "bad.png").exists()
 

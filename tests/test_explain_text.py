@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_here
 from PIL import Image
 
 from zoo.__main__ import main
@@ -299,7 +299,7 @@ def test_bad_requests_write_nothing(models, tmp_path, capsys):
 
 
 def test_empty_text_exits_2_without_traceback(models, tmp_path):
-    result = run_cli(["zoo", "explain", models["lstm"][1], "", "-o", str(tmp_path / "x")])
+    result = run_here(["zoo", "explain", models["lstm"][1], "", "-o", str(tmp_path / "x")])
     assert_user_error(result, "has no words the model reads", "pass texts with words")
     assert not list(tmp_path.iterdir())
 

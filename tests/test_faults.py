@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ROOT, assert_user_error, run_cli
+from helpers import ROOT, assert_user_error, run_cli, run_here
 from toy_models import ToyConfig
 
 from train.recipes import Recipe
@@ -119,8 +119,8 @@ def test_nan_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint(t
 
 
 def test_nan_loss_exits_3_with_the_step(tmp_path):
-    result = run_cli(["train", *TINY, "--g-learning-rate", "1e30", "--d-learning-rate", "1e30",
-                      "--run-dir", tmp_path / "run"], timeout=180)
+    result = run_here(["train", *TINY, "--g-learning-rate", "1e30", "--d-learning-rate", "1e30",
+                      "--run-dir", tmp_path / "run"])
     assert result.returncode == 3, result.stderr
     assert "training diverged" in result.stderr and "step" in result.stderr
     assert "Traceback" not in result.stderr
@@ -180,29 +180,28 @@ def test_bad_numbers(args, fragments):
 
 def test_damaged_and_foreign_checkpoints_are_refused(tmp_path):
     run = tmp_path / "run"
-    assert run_cli(["train", *TINY, "--epochs", "1", "--run-dir", run], timeout=180).returncode == 0
+    assert run_here(["train", *TINY, "--epochs", "1", "--run-dir", run]).returncode == 0
     config = (run / "config.json").read_text()
     data = sorted((run / "checkpoints").glob("ckpt-*.data-*"))[-1]
     data.write_bytes(b"\0" * 100)  # damaged
-    assert_user_error(run_cli(["train", *TINY, "--epochs", "2", "--run-dir", run], timeout=180),
+    assert_user_error(run_here(["train", *TINY, "--epochs", "2", "--run-dir", run]),
                       "cannot be restored", "damaged or from another model")
     foreign = tmp_path / "foreign"  # another model's checkpoint under this run's config
-    assert run_cli(["train", *TINY, "--epochs", "1", "--filters", "4", "--run-dir", foreign],
-                   timeout=180).returncode == 0
+    assert run_here(["train", *TINY, "--epochs", "1", "--filters", "4", "--run-dir", foreign]).returncode == 0
     (foreign / "config.json").write_text(config)
-    assert_user_error(run_cli(["train", *TINY, "--epochs", "2", "--run-dir", foreign], timeout=180),
+    assert_user_error(run_here(["train", *TINY, "--epochs", "2", "--run-dir", foreign]),
                       "cannot be restored")
 
 
 def test_unwritable_and_full_run_dirs(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
-    assert_user_error(run_cli(["train", *TINY, "--run-dir", blocker / "run"], timeout=180),
+    assert_user_error(run_here(["train", *TINY, "--run-dir", blocker / "run"]),
                       "cannot create the run directory")
     full = tmp_path / "full"
     full.mkdir()
     (full / ".config.json.tmp").symlink_to("/dev/full")  # every write there: no space left
-    assert_user_error(run_cli(["train", *TINY, "--run-dir", full], timeout=180),
+    assert_user_error(run_here(["train", *TINY, "--run-dir", full]),
                       "cannot write", "config.json")
     assert sorted(p.name for p in full.iterdir()) == [], list(full.iterdir())  # no .tmp left
 
@@ -241,7 +240,7 @@ def test_tpu_strategy_without_a_tpu(tmp_path):
 def test_empty_or_wrong_vgg_weights(tmp_path, content):
     weights = tmp_path / "vgg.h5"
     weights.write_bytes(content)
-    assert_user_error(run_cli(["train", *TINY, "--vgg-weights", weights, "--run-dir", tmp_path / "run"]),
+    assert_user_error(run_here(["train", *TINY, "--vgg-weights", weights, "--run-dir", tmp_path / "run"]),
                       "VGG19 weights file", "cannot be loaded")
 
 
@@ -253,9 +252,9 @@ def test_tfds_dataset_that_is_not_prepared(tmp_path):
 
 def test_config_json_is_unchanged_by_a_refused_resume(tmp_path):
     run = tmp_path / "run"
-    assert run_cli(["train", *TINY, "--epochs", "1", "--run-dir", run], timeout=180).returncode == 0
+    assert run_here(["train", *TINY, "--epochs", "1", "--run-dir", run]).returncode == 0
     before = (run / "config.json").read_text()
-    assert_user_error(run_cli(["train", *TINY, "--seed", "5", "--run-dir", run]), "--seed 0 -> 5")
+    assert_user_error(run_here(["train", *TINY, "--seed", "5", "--run-dir", run]), "--seed 0 -> 5")
     assert (run / "config.json").read_text() == before and json.loads(before)["config"]["seed"] == 0
 
 
@@ -436,7 +435,7 @@ def test_minutes_plans_the_steps_once_and_a_resume_keeps_the_plan(tmp_path):
     run = tmp_path / "run"
     args = ["train", *TINY, "--minutes", "0.03", "--steps-per-epoch", "1000", "--epochs", "1",
             "--run-dir", run]
-    first = run_cli(args, timeout=300)
+    first = run_here(args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "--minutes 0.03: measured" in first.stdout, first.stdout
     saved = json.loads((run / "config.json").read_text())
@@ -446,7 +445,7 @@ def test_minutes_plans_the_steps_once_and_a_resume_keeps_the_plan(tmp_path):
     assert plan["precision"] in ("float32", "mixed_bfloat16")
     model = keras.saving.load_model(run / "model.keras", compile=False)
     assert model.generator.get_layer("head").dtype_policy.name == plan["precision"]  # trained as planned
-    again = run_cli([*args[:-4], "--epochs", "2", "--run-dir", run], timeout=300)  # one more epoch
+    again = run_here([*args[:-4], "--epochs", "2", "--run-dir", run])  # one more epoch
     assert again.returncode == 0, again.stderr[-3000:]
     assert "measured" not in again.stdout and "as planned when the run started" in again.stdout
     assert json.loads((run / "config.json").read_text())["plan"] == plan

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_user_error, check_train_step, run_cli
+from helpers import assert_user_error, check_train_step, run_here
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from train.recipes.rbf import PRESETS, plot_fit, sine_data
@@ -84,8 +84,7 @@ def test_presets_are_valid():
 # ----------------------------------------------------------------------------- command lines
 
 def train(run_dir, *flags):
-    return run_cli(["train", "rbf", "--preset", "tiny", "--quiet", "--run-dir", str(run_dir), *flags],
-                   timeout=240)
+    return run_here(["train", "rbf", "--preset", "tiny", "--quiet", "--run-dir", str(run_dir), *flags])
 
 
 def test_tiny_regression_run_and_predict(tmp_path):
@@ -95,11 +94,11 @@ def test_tiny_regression_run_and_predict(tmp_path):
     assert {"epoch/val_rmse", "epoch/val_mse", "train/mse", "fit/fit"} <= tags, tags
     png = tf.make_ndarray(events.Tensors("fit/fit")[-1].tensor_proto)[2]
     assert tf.io.decode_png(png).shape == (240, 480, 3)
-    predicted = run_cli(["zoo", "predict", str(tmp_path / "run"), "0.3", "-0.5", "--json"])
+    predicted = run_here(["zoo", "predict", str(tmp_path / "run"), "0.3", "-0.5", "--json"])
     assert predicted.returncode == 0, predicted.stderr
     values = [p["value"][0] for p in json.loads(predicted.stdout)["predictions"]]
     assert len(values) == 2 and all(np.isfinite(values))
-    line = run_cli(["zoo", "predict", str(tmp_path / "run"), "0.3"])
+    line = run_here(["zoo", "predict", str(tmp_path / "run"), "0.3"])
     assert line.returncode == 0 and line.stdout.split()[-1] == "0.3", line.stdout
 
 
@@ -110,7 +109,7 @@ def test_tiny_classification_run_on_mnist_and_predict(tmp_path):
     assert {"epoch/val_accuracy", "epoch/val_cross_entropy", "confusion_matrix"} <= tags, tags
     samples = tmp_path / "digits.npy"
     np.save(samples, np.zeros((2, 784), np.float32))
-    predicted = run_cli(["zoo", "predict", str(tmp_path / "run"), "--file", str(samples), "--json"])
+    predicted = run_here(["zoo", "predict", str(tmp_path / "run"), "--file", str(samples), "--json"])
     assert predicted.returncode == 0, predicted.stderr
     for p in json.loads(predicted.stdout)["predictions"]:
         assert p["label"] in [str(i) for i in range(10)] and len(p["probabilities"]) == 10
@@ -123,7 +122,7 @@ def test_tiny_classification_of_a_csv(tmp_path):
     (tmp_path / "t.csv").write_text("f1,f2,label\n" + "\n".join(rows) + "\n")
     result = train(tmp_path / "run", "--task", "classify", "--data", tmp_path / "t.csv", "--centres", "4")
     assert result.returncode == 0, result.stderr[-3000:]
-    predicted = run_cli(["zoo", "predict", str(tmp_path / "run"), "1.5,0", "--json"])
+    predicted = run_here(["zoo", "predict", str(tmp_path / "run"), "1.5,0", "--json"])
     assert json.loads(predicted.stdout)["predictions"][0]["label"] in ("0", "1")
 
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_here
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from zoo.errors import UserError
@@ -134,7 +134,7 @@ def test_two_replicas_equal_one_replica(grid):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("som") / "run"
-    result = run_cli(["train", "som", "--preset", "tiny", "--run-dir", run_dir, "--quiet"], timeout=300)
+    result = run_here(["train", "som", "--preset", "tiny", "--run-dir", run_dir, "--quiet"])
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -156,7 +156,7 @@ def test_tiny_run_writes_pictures_errors_and_projector(tiny_run):
 def test_predict_maps_samples_to_grid_positions(tiny_run, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((3, 784)).astype("float32"))
     row = ",".join(["0.1"] * 784)
-    result = run_cli(["zoo", "predict", tiny_run, row, "--file", tmp_path / "x.npy", "--json"])
+    result = run_here(["zoo", "predict", tiny_run, row, "--file", tmp_path / "x.npy", "--json"])
     assert result.returncode == 0, result.stderr[-2000:]
     predictions = json.loads(result.stdout)["predictions"]
     assert len(predictions) == 4
@@ -164,30 +164,30 @@ def test_predict_maps_samples_to_grid_positions(tiny_run, tmp_path):
         row_, col = p["position"]
         assert 0 <= row_ < 4 and 0 <= col < 5 and p["unit"] == row_ * 5 + col and p["distance"] > 0
         assert p["label"] in [str(d) for d in range(10)]  # MNIST digits: each unit's majority label
-    text = run_cli(["zoo", "predict", tiny_run, "--file", tmp_path / "x.npy"])
+    text = run_here(["zoo", "predict", tiny_run, "--file", tmp_path / "x.npy"])
     assert text.returncode == 0 and text.stdout.count("grid position (") == 3, text.stdout
-    assert_user_error(run_cli(["zoo", "predict", tiny_run, "0.1,0.2"]), "784 values, got 2")
+    assert_user_error(run_here(["zoo", "predict", tiny_run, "0.1,0.2"]), "784 values, got 2")
 
 
 def test_numeric_csv_run_and_predict(tmp_path):
     rows = np.random.default_rng(0).random((80, 3))
     (tmp_path / "table.csv").write_text("a,b,c\n" + "".join(f"{r[0]:.4f},{r[1]:.4f},{r[2]:.4f}\n" for r in rows))
     run_dir = tmp_path / "run"
-    result = run_cli(["train", "som", "--preset", "tiny", "--data", tmp_path / "table.csv", "--grid", "3x3",
-                      "--topology", "hexagonal", "--run-dir", run_dir, "--quiet"], timeout=300)
+    result = run_here(["train", "som", "--preset", "tiny", "--data", tmp_path / "table.csv", "--grid", "3x3",
+                      "--topology", "hexagonal", "--run-dir", run_dir, "--quiet"])
     assert result.returncode == 0, result.stderr[-3000:]
-    predicted = run_cli(["zoo", "predict", run_dir, "0.5,0.5,0.5"])
+    predicted = run_here(["zoo", "predict", run_dir, "0.5,0.5,0.5"])
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert "grid position (" in predicted.stdout and predicted.stdout.startswith("unit ")
 
 
 def test_bad_inputs(tmp_path):
-    assert_user_error(run_cli(["train", "som", "--grid", "0x20"]), "--grid", "positive")
+    assert_user_error(run_here(["train", "som", "--grid", "0x20"]), "--grid", "positive")
     (tmp_path / "empty.csv").write_text("")
-    assert_user_error(run_cli(["train", "som", "--preset", "tiny", "--data", tmp_path / "empty.csv",
+    assert_user_error(run_here(["train", "som", "--preset", "tiny", "--data", tmp_path / "empty.csv",
                                "--run-dir", tmp_path / "r1"]), "empty.csv")
     (tmp_path / "words.csv").write_text("x,name\n1.0,cat\n2.0,dog\n")
-    assert_user_error(run_cli(["train", "som", "--preset", "tiny", "--data", tmp_path / "words.csv",
+    assert_user_error(run_here(["train", "som", "--preset", "tiny", "--data", tmp_path / "words.csv",
                                "--run-dir", tmp_path / "r2"]), "words.csv", "'cat' is not a finite number")
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()  # nothing half-written
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ROOT, assert_user_error, check_train_step, run_cli, run_python
+from helpers import ROOT, assert_user_error, check_train_step, run_here, run_python
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -217,7 +217,7 @@ def test_two_replicas_train_like_one(tmp_path):
     """Two steps on the same global batches: gradients and batch-SOM sums over 2 replicas == 1."""
     script = tmp_path / "replicas.py"
     script.write_text(REPLICAS)
-    result = run_python([script], env={"PYTHONPATH": str(ROOT)}, timeout=300)
+    result = run_python([script], env={"PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-3000:]
     replicas_1, replicas_2, difference, smallest_change, log_difference = result.stdout.split()[-5:]
     assert (replicas_1, replicas_2) == ("1", "2")
@@ -266,5 +266,5 @@ def test_zoo_predict_reads_image_files(tiny_run, tmp_path, capsys):
     assert zoo_cli.main(["predict", str(tiny_run), paths[0]]) == 0
     assert "(attention: row " in capsys.readouterr().out
     Image.new("L", (20, 28)).save(tmp_path / "small.png")
-    assert_user_error(run_cli(["zoo", "predict", tiny_run, tmp_path / "small.png"]), "small.png", "20x28",
+    assert_user_error(run_here(["zoo", "predict", tiny_run, tmp_path / "small.png"]), "small.png", "20x28",
                       "28x28")

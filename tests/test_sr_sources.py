@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_here
 from PIL import Image
 
 import zoo.data.cache
@@ -147,7 +147,7 @@ def test_data_mistakes_are_one_error_line_and_exit_2(tmp_path, case, capsys):
 
 def test_pair_errors_on_the_command_line(tmp_path):
     flags, fragments = _bad_data(tmp_path, "unmatched")
-    result = run_cli(["train", "gan_superres", "--preset", "tiny", *flags, "--crop-size", "16",
+    result = run_here(["train", "gan_superres", "--preset", "tiny", *flags, "--crop-size", "16",
                       "--run-dir", str(tmp_path / "run")])
     assert_user_error(result, *fragments)
 
@@ -206,7 +206,7 @@ def test_npz_with_several_arrays_needs_a_known_name(tmp_path):
     with pytest.raises(UserError, match="holds arrays a, b: .* images, hr, x"):
         load_array(tmp_path / "two.npz")
     np.save(tmp_path / "bad.npy", np.zeros((2, 20, 20), np.int16))
-    result = run_cli(["train", "gan_superres", "--preset", "tiny", "--data", str(tmp_path / "bad.npy"),
+    result = run_here(["train", "gan_superres", "--preset", "tiny", "--data", str(tmp_path / "bad.npy"),
                       "--crop-size", "16", "--run-dir", str(tmp_path / "run")])
     assert_user_error(result, "bad.npy", "int16")
 
@@ -256,15 +256,15 @@ def test_one_channel_models_are_scored_on_y(tmp_path):
 def test_pairs_and_one_channel_end_to_end(tmp_path):
     hr, lr = _pair_folders(tmp_path, count=4)
     run = tmp_path / "run"
-    result = run_cli(["train", "gan_superres", "--preset", "tiny", "--data", hr, "--lr-data", lr,
+    result = run_here(["train", "gan_superres", "--preset", "tiny", "--data", hr, "--lr-data", lr,
                       "--val-data", hr, "--val-lr-data", lr, "--crop-size", "16", "--channels", "1",
-                      "--cache", "off", "--run-dir", str(run)], timeout=300)
+                      "--cache", "off", "--run-dir", str(run)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training images (4 pairs in hr): streamed from disk" in result.stdout
-    result = run_cli(["zoo", "eval", str(run), "--data", hr, "--lr-data", lr, "--json"])
+    result = run_here(["zoo", "eval", str(run), "--data", hr, "--lr-data", lr, "--json"])
     report = json.loads(result.stdout)
     assert report["lr_data"] == lr and report["channels"] == 1 and report["n_images"] == 4
-    result = run_cli(["zoo", "upscale", str(run / "model.keras"), str(tmp_path / "hr" / "0000.png"),
+    result = run_here(["zoo", "upscale", str(run / "model.keras"), str(tmp_path / "hr" / "0000.png"),
                       "-o", str(tmp_path / "up.png")])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "one-channel model: it upscales the Y channel" in result.stdout

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ROOT, assert_user_error, run_cli, run_main
+from helpers import ROOT, assert_user_error, run_here, run_main
 from PIL import Image
 
 import zoo.data.sources as sources
@@ -163,8 +163,7 @@ def test_vae_cli_on_an_npy_array_and_zoo_eval(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "digits.npy", rng.integers(0, 256, (40, 20, 20), dtype=np.uint8))
     run_dir = tmp_path / "run"
-    result = run_cli(["train", "vae", "--preset", "tiny", "--data", tmp_path / "digits.npy", "--run-dir", run_dir],
-                     timeout=300)
+    result = run_here(["train", "vae", "--preset", "tiny", "--data", tmp_path / "digits.npy", "--run-dir", run_dir])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training images (40 rows of digits.npy): kept in memory" in result.stdout
     assert (run_dir / "model.keras").is_file()
@@ -173,7 +172,7 @@ def test_vae_cli_on_an_npy_array_and_zoo_eval(tmp_path, capsys):
     assert code == 0, err
     assert json.loads(out.strip().splitlines()[-1])["vae_images"] == 8
     np.save(tmp_path / "loud.npy", np.full((4, 8, 8), 300, np.int16))
-    assert_user_error(run_cli(["train", "vae", "--preset", "tiny", "--data", tmp_path / "loud.npy",
+    assert_user_error(run_here(["train", "vae", "--preset", "tiny", "--data", tmp_path / "loud.npy",
                                "--run-dir", tmp_path / "bad"]), "loud.npy", "dtype int16")
     assert not (tmp_path / "bad").exists()
 
@@ -209,8 +208,7 @@ def test_a_file_that_fails_to_decode_mid_run_ends_the_run(tmp_path):
         Image.fromarray(rng.integers(0, 256, (300, 400, 3), np.uint8)).save(tmp_path / "data" / f"{i}.jpg")
     whole = (tmp_path / "data" / "3.jpg").read_bytes()
     (tmp_path / "data" / "3.jpg").write_bytes(whole[:len(whole) // 3])
-    result = run_cli(["train", "dcgan", "--preset", "tiny", "--limit", 0, "--image-size", 16, "--cache", "off",
-                      "--data", tmp_path / "data", "--val-data", "assets:mnist", "--run-dir", tmp_path / "run"],
-                     timeout=120)
+    result = run_here(["train", "dcgan", "--preset", "tiny", "--limit", 0, "--image-size", 16, "--cache", "off",
+                      "--data", tmp_path / "data", "--val-data", "assets:mnist", "--run-dir", tmp_path / "run"])
     assert result.returncode == 1, result.stderr[-2000:]
     assert "cannot read image" in result.stderr and "3.jpg" in result.stderr

@@ -12,14 +12,14 @@ from types import SimpleNamespace
 
 import pytest
 import tensorflow as tf
-from helpers import run_cli
+from helpers import run_here
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
 def _get(url: str, body: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request) as response:
         return json.loads(response.read())
 
 
@@ -63,8 +63,7 @@ def _start(runs: Path, log: Path, timeout: float = 120) -> tuple[subprocess.Pope
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    result = run_cli(["train", "gan_superres", "--preset", "tiny", "--run-dir", runs / "tiny", "--quiet"],
-                     timeout=300)
+    result = run_here(["train", "gan_superres", "--preset", "tiny", "--run-dir", runs / "tiny", "--quiet"])
     assert result.returncode == 0, result.stderr[-3000:]
     log = tmp_path_factory.mktemp("tensorboard") / "output.txt"
     process, url = _start(runs, log)

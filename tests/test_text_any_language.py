@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import check_train_step, run_cli
+from helpers import check_train_step, run_here
 
 from train.callbacks import OneClassAlarm
 from train.recipes.lstm_classifier import PRESETS, build
@@ -89,7 +89,7 @@ def test_recipe_warns_when_chinese_is_split_at_spaces(tmp_path, capsys):
 def test_predict_cli_on_a_chinese_model(tmp_path):
     model = chinese_model()
     model.save(tmp_path / "zh.keras")
-    result = run_cli(["zoo", "predict", str(tmp_path / "zh.keras"), "菜很好吃，送餐也很快", "--json"])
+    result = run_here(["zoo", "predict", str(tmp_path / "zh.keras"), "菜很好吃，送餐也很快", "--json"])
     assert result.returncode == 0, result.stderr
     prediction = json.loads(result.stdout)["predictions"][0]
     assert prediction["input"] == "菜很好吃，送餐也很快" and set(prediction["probabilities"]) == {"差评", "好评"}

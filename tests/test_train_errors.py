@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_here
 
 TINY = ["gan_superres", "--preset", "tiny"]
 
 
 def train(*args):
-    return run_cli(["train", *args], timeout=180)
+    return run_here(["train", *args])
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_user_error, check_train_step, run_cli
+from helpers import assert_user_error, check_train_step, run_here
 
 import train.__main__ as train_cli
 import zoo.__main__ as zoo_cli
@@ -119,7 +119,7 @@ def test_tiny_run_saves_a_model_that_zoo_predict_uses(tiny_run, capsys):
 
 
 def test_bad_flag_is_a_clear_error(tmp_path):
-    result = run_cli(["train", "transformer_classifier", "--preset", "tiny", "--num-heads", "3",
+    result = run_here(["train", "transformer_classifier", "--preset", "tiny", "--num-heads", "3",
                       "--run-dir", str(tmp_path / "run")])
     assert_user_error(result, "embedding-dim")
     assert not (tmp_path / "run").exists()

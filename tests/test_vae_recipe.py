@@ -8,15 +8,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_here
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo  # noqa: F401
 
 
-def train_vae(*args, timeout=300):
-    return run_cli(["train", "vae", "--preset", "tiny", *map(str, args)], timeout=timeout)
+def train_vae(*args):
+    return run_here(["train", "vae", "--preset", "tiny", *map(str, args)])
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_tiny_run_writes_model_and_tensorboard(tiny_run):
 def test_sample_grid_and_interpolation_repeatable(tiny_run, tmp_path):
     outputs = []
     for name in ("a.png", "b.png"):
-        result = run_cli(["zoo", "sample", tiny_run, "-n", 9, "-o", tmp_path / name, "--seed", 3])
+        result = run_here(["zoo", "sample", tiny_run, "-n", 9, "-o", tmp_path / name, "--seed", 3])
         assert result.returncode == 0, result.stderr[-2000:]
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
@@ -80,23 +80,23 @@ def test_sample_grid_and_interpolation_repeatable(tiny_run, tmp_path):
     grid = np.asarray(Image.open(tmp_path / "a.png"))
     assert grid.shape[:2] == (3 * 28 + 2 * 2, 3 * 28 + 2 * 2)
     assert np.array_equal(loaded.sample(9, seed=3), loaded.sample(9, seed=3))
-    result = run_cli(["zoo", "sample", tiny_run, "-n", 6, "-o", tmp_path / "strip.png", "--seed", 1,
+    result = run_here(["zoo", "sample", tiny_run, "-n", 6, "-o", tmp_path / "strip.png", "--seed", 1,
                       "--interpolate"])
     assert result.returncode == 0, result.stderr[-2000:]
     assert Image.open(tmp_path / "strip.png").size == (6 * 28 + 5 * 2, 28)
-    assert_user_error(run_cli(["zoo", "sample", tiny_run, "-n", 4, "-o", tmp_path / "c.png",
+    assert_user_error(run_here(["zoo", "sample", tiny_run, "-n", 4, "-o", tmp_path / "c.png",
                                "--label", 1]), "not class-conditional")
     assert not (tmp_path / "c.png").exists()
 
 
 def test_eval_reports_elbo_and_iw_nll_with_k(tiny_run):
-    result = run_cli(["zoo", "eval", tiny_run, "--limit", 20, "--k", 4, "--samples", 2, "--json"])
+    result = run_here(["zoo", "eval", tiny_run, "--limit", 20, "--k", 4, "--samples", 2, "--json"])
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["vae_k"] == 4 and report["vae_images"] == 20 and report["vae_data"] == "assets:mnist"
     assert "dynamic" in report["vae_binarization"] and "seed 0" in report["vae_binarization"]
     assert 0 < report["vae_iw_nll"] < report["vae_negative_elbo"] + 1
-    table = run_cli(["zoo", "eval", tiny_run, "--limit", 10, "--k", 3, "--samples", 2])
+    table = run_here(["zoo", "eval", tiny_run, "--limit", 10, "--k", 3, "--samples", 2])
     assert table.returncode == 0 and "k=3 importance samples" in table.stdout, table.stdout
 
 
@@ -108,10 +108,10 @@ def test_conditional_run_on_mixed_images_samples_by_label(mixed_folder, tmp_path
     assert model.conditional and model.num_classes == 2
     for label in (0, 1):
         out = tmp_path / f"label{label}.png"
-        result = run_cli(["zoo", "sample", run_dir, "-n", 4, "-o", out, "--seed", 0, "--label", label])
+        result = run_here(["zoo", "sample", run_dir, "-n", 4, "-o", out, "--seed", 0, "--label", label])
         assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "label0.png").read_bytes() != (tmp_path / "label1.png").read_bytes()
-    assert_user_error(run_cli(["zoo", "sample", run_dir, "-n", 2, "-o", tmp_path / "x.png", "--label", 2]),
+    assert_user_error(run_here(["zoo", "sample", run_dir, "-n", 2, "-o", tmp_path / "x.png", "--label", 2]),
                       "out of range")
 
 
@@ -155,7 +155,7 @@ def test_tfds_mnist_with_mock_data(tmp_path):
 
 
 def test_help_lists_the_vae_flags():
-    result = run_cli(["train", "vae", "--help"])
+    result = run_here(["train", "vae", "--help"])
     assert result.returncode == 0, result.stderr[-2000:]
     for flag in ("--latent-size", "--beta", "--likelihood", "--width", "--depth", "--conditional"):
         assert flag in result.stdout

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-from helpers import assert_main_user_error, assert_user_error, run_cli, run_main, run_python, stderr_lines
+from helpers import assert_main_user_error, assert_user_error, run_here, run_main, run_python, stderr_lines
 from PIL import Image
 
 import zoo
@@ -194,7 +194,7 @@ def _expected_scores(model, folder: Path, tile=128, overlap=16) -> dict:
 # ----------------------------------------------------------------------------- subprocess: results
 
 def test_eval_json(w):
-    result = run_cli(["zoo", "eval", w.model_file, "--data", w.data, "--json"])
+    result = run_here(["zoo", "eval", w.model_file, "--data", w.data, "--json"])
     assert result.returncode == 0, result.stderr
     assert stderr_lines(result) == [], result.stderr
     report = json.loads(result.stdout)  # stdout is exactly one JSON object
@@ -215,7 +215,7 @@ def test_eval_json(w):
 
 
 def test_eval_run_dir_table(w):
-    result = run_cli(["zoo", "eval", w.run, "--data", w.data])
+    result = run_here(["zoo", "eval", w.run, "--data", w.data])
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     rows = {line.split()[0]: line.split()[1:] for line in lines if line and line[0] in "abm"}
@@ -229,7 +229,7 @@ def test_eval_run_dir_table(w):
 
 def test_upscale_every_mode_into_folder_tiled(w):
     names = list(MODES)
-    result = run_cli(["zoo", "upscale", w.model_file, *[w.inputs / n for n in names], "-o", w.out,
+    result = run_here(["zoo", "upscale", w.model_file, *[w.inputs / n for n in names], "-o", w.out,
                       "--tile", "24", "--overlap", "8"])  # 24-pixel tiles: many tiles per image
     assert result.returncode == 0, result.stderr
     assert stderr_lines(result) == [], result.stderr
@@ -251,7 +251,7 @@ def test_upscale_every_mode_into_folder_tiled(w):
 
 def test_upscale_one_file_untiled_equals_tiled(w):
     target = w.root / "single.png"
-    result = run_cli(["zoo", "upscale", w.run, w.inputs / "rgb.png", "-o", target])
+    result = run_here(["zoo", "upscale", w.run, w.inputs / "rgb.png", "-o", target])
     assert result.returncode == 0, result.stderr
     assert f"-> {target}" in result.stdout
     untiled = np.asarray(Image.open(target))
@@ -278,13 +278,13 @@ def test_load_model_in_fresh_process(w):
 # ----------------------------------------------------------------------------- subprocess: failures
 
 def test_bad_model_file_through_the_real_entry_point(w):
-    result = run_cli(["zoo", "eval", w.root / "text.keras", "--data", w.data])
+    result = run_here(["zoo", "eval", w.root / "text.keras", "--data", w.data])
     assert_user_error(result, "text.keras", "not a Keras model archive")
     assert result.stdout == ""
 
 
 def test_usage_error_through_the_real_entry_point(w):
-    result = run_cli(["zoo", "upscale", w.model_file, w.inputs / "rgb.png"])  # no -o
+    result = run_here(["zoo", "upscale", w.model_file, w.inputs / "rgb.png"])  # no -o
     assert_user_error(result, "-o/--output", "--help")
 
 

@@ -118,11 +118,13 @@ def _from_tfds(source: str, split: str, limit: int | None
 
 # ----------------------------------------------------------------------------- files and folders
 
-def _from_idx(images_path: Path, labels_path: Path | None) -> Loaded:
-    images, labels = read_idx_pair(images_path, labels_path)
+def _from_idx(images_path: Path, labels_path: Path | None, limit: int | None) -> Loaded:
+    """The first `limit` images (all: None), their labels, and class names from all the labels."""
+    images, labels = read_idx_pair(images_path, labels_path, limit)
     if labels is None:
         return images[..., None], None, None
-    return images[..., None], labels.astype(np.int32), [str(i) for i in range(int(labels.max()) + 1)]
+    names = [str(i) for i in range(int(labels.max()) + 1)]
+    return images[..., None], labels[:len(images)].astype(np.int32), names
 
 
 def _labels_beside(path: Path) -> Path | None:
@@ -432,8 +434,7 @@ def load_pixels(source: str, split: str = "train", channels: int = 1, size: tupl
     listed = list_image_source(source, split, limit)
     if listed is not None:
         return listed.read_all(channels, size), listed.labels, listed.names
-    images, labels, names = _from_idx(*_idx_source(Path(source), split))
-    images, labels = images[:limit], None if labels is None else labels[:limit]
+    images, labels, names = _from_idx(*_idx_source(Path(source), split), limit)
     images = to_channels(images, channels)
     if size is not None and images.shape[1:3] != tuple(size):
         images = np.stack([_resize(image, size) for image in images])

@@ -316,7 +316,7 @@ class SelfOrganizingMap(keras.layers.Layer):
                 not follow the data's scale).
             seed: seed of the random draw.
         """
-        data = self.samples(data, np.float64)
+        data = self.samples(data, np.float64 if np.asarray(data).dtype == np.float64 else np.float32)
         if not self.built:
             self.build((None, data.shape[1]))
         if method == "random":
@@ -412,7 +412,7 @@ def _pca_plane(data: np.ndarray, rows: int, cols: int) -> np.ndarray:
     if data.shape[1] < 2 or len(data) < 2:
         raise ValueError("PCA initialization needs at least 2 samples with at least 2 features")
     mean = data.mean(axis=0, dtype=np.float64)
-    variances, axes = _principal_axes(np.asarray(data[:100_000], np.float64))
+    variances, axes = _principal_axes(data[:100_000])
     std = np.sqrt(np.maximum(variances, 0.0))
     a = np.linspace(-1, 1, rows)[:, None, None] * std[0] * axes[:, 0]  # (rows, 1, D)
     b = np.linspace(-1, 1, cols)[None, :, None] * std[1] * axes[:, 1]  # (1, cols, D)
@@ -437,7 +437,7 @@ def _principal_axes(sample: np.ndarray, block: int = 16, tolerance: float = 1e-1
     (the leading variances all alike: no plane stands out) or for fewer features, `eigh` of `C`.
     """
     n, d = sample.shape
-    sample = ops.convert_to_tensor(sample)
+    sample = ops.cast(ops.convert_to_tensor(sample), "float64")  # float32 samples are cast by TensorFlow: no NumPy copy
     centered = ops.cast(sample - ops.mean(sample, axis=0), "float32")
     covariance = ops.cast(ops.matmul(ops.transpose(centered), centered), "float64") / float(max(n - 1, 1))
     vectors = None
