@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from train.config import TrainConfig
 from train.recipes import Recipe
-from train.trainer import build, distribute, make_step_function, make_steps_function
+from train.trainer import build, distribute, make_step_function, make_steps_function, trainer_steps_per_call
 
 OVERHEAD = 0.9  # share of the budget for training steps; the rest: validation, callbacks, saving
 
@@ -95,11 +95,6 @@ def xla_speedup(recipe: Recipe, config: TrainConfig) -> float:
     for _, first, _ in phases(first_phase.model, config.total_steps)[1:]:
         compiled(policy, first)()  # later phases: compiled and run once (they could hold an op XLA lacks)
     return interleaved_speedup(step_runner(recipe, config, jit_compile=False)(policy), first_phase, **STEP_TIMING)
-
-
-def trainer_steps_per_call(config: TrainConfig) -> int:
-    """Steps in the trainer's longest calls: `--steps-per-call`, cut at `--log-every`."""
-    return max(1, min(config.steps_per_call, config.log_every))
 
 
 def steps_per_timed_call(config: TrainConfig) -> int:

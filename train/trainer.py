@@ -205,6 +205,11 @@ def make_step_function(strategy: tf.distribute.Strategy, step_fn, reduce_retraci
     return step
 
 
+def trainer_steps_per_call(config: TrainConfig) -> int:
+    """Steps in the trainer's longest calls: `--steps-per-call`, cut at `--log-every`."""
+    return max(1, min(config.steps_per_call, config.log_every))
+
+
 def _compiled(step_fn, jit_compile: bool):
     """`step_fn` as a function XLA compiles (the replica's step: the loop around it and the
     input pipeline stay TensorFlow's), or `step_fn` itself."""
@@ -227,7 +232,7 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn, jit_compile: 
     `make_step_function`), each output's sum over the steps weighted by batch size, the
     examples of all the steps, the index of the first step with a NaN or infinite output (-1:
     none) and that step's outputs. With `jit_compile`, `step_fn` is compiled by XLA. With
-    `loop=False` (`--steps-per-call 1`) every call runs one step (`count` is 1), traced without
+    `loop=False` (calls of one step: `--steps-per-call 1` or `--log-every 1`) every call runs one step (`count` is 1), traced without
     the `tf.while_loop` and with its batch fetched in Python: both made the text models' steps
     slower (docs/speed.md)."""
     step_fn = _compiled(step_fn, jit_compile)
@@ -541,7 +546,7 @@ class _Loop:
         if key not in self.step_functions:
             self.step_functions[key] = make_steps_function(self.strategy, self.model.train_step,
                                                            jit_compile=self.config.xla == "on",
-                                                           loop=self.config.steps_per_call > 1)
+                                                           loop=trainer_steps_per_call(self.config) > 1)
         return self.step_functions[key]
 
     def steps_in_call(self, step: int, end: int) -> int:
