@@ -18,7 +18,8 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-from helpers import assert_main_user_error, assert_user_error, run_here, run_main, run_python, stderr_lines
+from helpers import (assert_main_user_error, assert_user_error, run_cli, run_here, run_main, run_python,
+                     stderr_lines)
 from PIL import Image
 
 import zoo
@@ -278,13 +279,13 @@ def test_load_model_in_fresh_process(w):
 # ----------------------------------------------------------------------------- subprocess: failures
 
 def test_bad_model_file_through_the_real_entry_point(w):
-    result = run_here(["zoo", "eval", w.root / "text.keras", "--data", w.data])
+    result = run_cli(["zoo", "eval", w.root / "text.keras", "--data", w.data])
     assert_user_error(result, "text.keras", "not a Keras model archive")
     assert result.stdout == ""
 
 
 def test_usage_error_through_the_real_entry_point(w):
-    result = run_here(["zoo", "upscale", w.model_file, w.inputs / "rgb.png"])  # no -o
+    result = run_cli(["zoo", "upscale", w.model_file, w.inputs / "rgb.png"])  # no -o
     assert_user_error(result, "-o/--output", "--help")
 
 

@@ -52,9 +52,9 @@ import tensorflow as tf  # noqa: E402
 
 from train.recipes import get_recipe  # noqa: E402
 from train.sizing import step_runner  # noqa: E402
-from train.trainer import trainer_steps_per_call  # noqa: E402
 from train.strategy import STEP_TIMING, interleaved_speedup  # noqa: E402
-from train.trainer import build, distribute, make_step_function, make_steps_function  # noqa: E402
+from train.trainer import (build, distribute, make_step_function, make_steps_function,  # noqa: E402
+                           trainer_steps_per_call)
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "srresnet_torch.py"
 KERAS_PEERS = Path(__file__).resolve().parents[1] / "tools" / "peers"
