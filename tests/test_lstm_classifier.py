@@ -204,7 +204,11 @@ def test_two_replicas_train_like_one(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     replicas_1, replicas_2, difference, largest_update = result.stdout.split()[-4:]
     assert (replicas_1, replicas_2) == ("1", "2")
-    assert float(difference) < 1e-6 and float(largest_update) > 1e-3, result.stdout
+    # Float32 rounding only: the replicas' sums add in another order, and the Transformer's
+    # largest update (about 10) sits where one float32 step is 1e-6 (measured 1.9e-6 once in a
+    # full suite run against 1e-6 absolute); a wrong reduction moves weights by the update itself.
+    assert float(largest_update) > 1e-3, result.stdout
+    assert float(difference) < 1e-6 * max(1.0, float(largest_update)), result.stdout
 
 
 # ----------------------------------------------------------------------------- data of the recipe
