@@ -50,14 +50,14 @@ def _read_idx(path: Path, limit: int | None) -> tuple[np.ndarray, tuple[int, ...
         raise UserError(f"idx file {path} does not exist")
     with path.open("rb") as raw:
         compressed = path.suffix == ".gz" or raw.read(2) == b"\x1f\x8b"
-    try:
-        with (gzip.open(path, "rb") if compressed else path.open("rb")) as stream:
-            return _read_idx_stream(path, stream, limit)
-    except (OSError, EOFError, zlib.error) as error:
-        if not compressed:
-            raise
-        raise UserError(f"idx file {path} is not a valid gzip file ({error}): "
-                        "download it again or pass the uncompressed file") from None
+        raw.seek(0)
+        try:
+            return _read_idx_stream(path, gzip.GzipFile(fileobj=raw) if compressed else raw, limit)
+        except (OSError, EOFError, zlib.error) as error:
+            if not compressed:
+                raise
+            raise UserError(f"idx file {path} is not a valid gzip file ({error}): "
+                            "download it again or pass the uncompressed file") from None
 
 
 def _read_idx_stream(path: Path, stream, limit: int | None) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -74,9 +74,10 @@ def _read_idx_stream(path: Path, stream, limit: int | None) -> tuple[np.ndarray,
     header = 4 + 4 * ndim
     whole = limit is None or not shape or limit >= shape[0]
     kept = shape if whole else (limit, *shape[1:])
-    data = stream.read(dtype.itemsize * math.prod(kept))
+    needed = dtype.itemsize * math.prod(kept)
+    data = stream.read(needed)
     extra = len(stream.read()) if whole else 0  # past the last value: none in a sound file
-    if len(data) != dtype.itemsize * math.prod(kept) or extra:
+    if len(data) != needed or extra:
         raise UserError(f"idx file {path} has {header + len(data) + extra} bytes but its header {shape} "
                         f"{dtype.name} needs {header + dtype.itemsize * math.prod(shape)}: the file is "
                         "truncated or damaged, download it again")
