@@ -203,6 +203,11 @@ def test_chunked_equals_unchunked():
         np.testing.assert_array_equal(a, b)
     assert layer.errors(x, chunk_size=10) == layer.errors(x, chunk_size=1000)
     np.testing.assert_array_equal(layer.hit_map(x, chunk_size=7), layer.hit_map(x))
+    # chunks of 1000, 10, 3, 7 and 103 samples, and the prototypes' later values: one trace
+    layer.prototypes.assign(layer.prototypes + 0.5)
+    moved = layer.best_matching_units(x, chunk_size=3)
+    np.testing.assert_allclose(moved[2], np.linalg.norm(x - layer.prototypes.numpy()[moved[0]], axis=1), rtol=1e-5)
+    assert layer._traced_match().experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize("topology", ["rectangular", "hexagonal"])
