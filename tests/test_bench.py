@@ -40,3 +40,20 @@ def test_every_keras_io_peer_trains_two_steps_on_the_tiny_preset(recipe):
         assert getattr(get_recipe(recipe).presets["default"], name) != value, name  # the timed preset
         dataclasses.replace(config, **{name: value}).validate()
     keras.backend.clear_session()
+
+
+def test_bench_threads_sets_the_pools_in_each_fresh_process_and_prints_a_table():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "tools/bench_threads.py", "--recipes", "rbf", "--preset", "tiny",
+                             "--rounds", "1", "--settings", "0:0,1:1"], cwd=root, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| recipe | defaults steps/s | inter_op 1, intra_op 1 steps/s |"), result.stdout
+    assert rows[1].startswith("| rbf | ") and rows[1].rstrip().endswith(") |"), result.stdout
+    # what TensorFlow itself reports in each child process
+    assert "inter_op / intra_op setting 0 / 0)" in result.stdout and "setting 1 / 1)" in result.stdout, result.stdout

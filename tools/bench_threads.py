@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
                 result = measure(recipe, args.preset, inter, intra)
                 rates.setdefault((recipe, inter, intra), []).append(result["steps_per_s"])
                 print(f"round {round_index + 1}: {recipe:24s} {_setting_name(inter, intra):22s} "
-                      f"{result['steps_per_s']:9.2f} steps/s (K {result['steps_per_call']})", flush=True)
+                      f"{result['steps_per_s']:9.2f} steps/s (K {result['steps_per_call']}; TensorFlow's "
+                      f"inter_op / intra_op setting {result['threads'][0]} / {result['threads'][1]})", flush=True)
 
     print(f"\n{cpu_name()}, {os.cpu_count()} logical CPUs; {started} to {time.strftime('%H:%M')}; "
           f"preset {args.preset}, float32; {args.rounds} rounds, one fresh process per measurement\n")
