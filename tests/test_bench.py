@@ -5,7 +5,7 @@ import dataclasses
 
 import keras
 import pytest
-from helpers import run_cli
+from helpers import run_cli, run_python
 
 # gan_superres's peer runs in the CLI test above; dcgan's is the vae's pattern with two optimizers.
 PEERS = ["vae", "lstm_classifier", "transformer_classifier", "som_rbf_attention", "rbf"]
@@ -43,14 +43,8 @@ def test_every_keras_io_peer_trains_two_steps_on_the_tiny_preset(recipe):
 
 
 def test_bench_threads_sets_the_pools_in_each_fresh_process_and_prints_a_table():
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "tools/bench_threads.py", "--recipes", "rbf", "--preset", "tiny",
-                             "--rounds", "1", "--settings", "0:0,1:1"], cwd=root, capture_output=True,
-                            text=True, timeout=300)
+    result = run_python(["tools/bench_threads.py", "--recipes", "rbf", "--preset", "tiny", "--rounds", "1",
+                         "--settings", "0:0,1:1"], timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| recipe | defaults steps/s | inter_op 1, intra_op 1 steps/s |"), result.stdout
