@@ -28,6 +28,9 @@ NEIGHBOURHOODS = ("gaussian", "bubble")
 OUTPUTS = ("distances", "coordinates", "index", "all", "similarities")
 _ADJACENT = {"rectangular": math.sqrt(2) + 1e-3, "hexagonal": 1 + 1e-3}  # position distance
 MAX_BLOCK = 2**24  # elements of a (samples x units) or (units x units) block held at once (64 MB)
+# Elements of a block of samples (or of their distances) read at once by whole-data passes
+# (PCA, best units): 8 MB, reused from block to block instead of fresh memory the size of the data.
+SAMPLE_BLOCK = 2**21
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -353,10 +356,10 @@ class SelfOrganizingMap(keras.layers.Layer):
 
     def best_matching_units(self, data, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`(best, second, distance)` of every sample as NumPy arrays, computed in chunks of
-        `chunk_size` samples (default: about 16M distances per chunk); `(N, ..., D)` data gives
+        `chunk_size` samples (default: about 2M values or distances per chunk); `(N, ..., D)` data gives
         one entry per last-axis vector (`samples`)."""
         data = self.samples(data)
-        chunk_size = chunk_size or max(1, MAX_BLOCK // self.units)
+        chunk_size = chunk_size or max(1, SAMPLE_BLOCK // max(self.units, data.shape[1]))
         match = self._traced_match()
         parts = [match(data[rows]) for rows in _chunks(len(data), chunk_size)]
         return tuple(np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in range(3))
@@ -432,6 +435,23 @@ def _pca_plane(data: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return (mean + a + b).reshape(rows * cols, -1)
 
 
+def _covariance(sample: np.ndarray):
+    """`(D, D)` float64 covariance of `(N, D)` samples, summed over blocks of `SAMPLE_BLOCK` values.
+
+    Each block is centred in the samples' own dtype around their float64 mean (no float64 copy
+    of the data) and gives one float32 matmul (`einsum`: no transposed copy), added in float64.
+    Blocks, not the whole array at once: a tensor the size of the data is fresh memory, and on
+    a VM every page of it costs (MNIST 10k on a 2-core VM, fresh processes: PCA 0.25 -> 0.15 s).
+    """
+    mean = np.mean(sample, axis=0, dtype=np.float64).astype(sample.dtype)
+    total = None
+    for rows in _chunks(len(sample), max(1, SAMPLE_BLOCK // sample.shape[1])):
+        centered = ops.cast(ops.convert_to_tensor(sample[rows]) - mean, "float32")
+        block = ops.cast(ops.einsum("nd,ne->de", centered, centered), "float64")
+        total = block if total is None else total + block
+    return total / float(max(len(sample) - 1, 1))
+
+
 def _principal_axes(sample: np.ndarray, block: int = 16, tolerance: float = 1e-10,
                     max_iterations: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """`(variances (2,), axes (D, 2))`: the two largest eigenvalues of the covariance `C` of
@@ -442,20 +462,16 @@ def _principal_axes(sample: np.ndarray, block: int = 16, tolerance: float = 1e-1
     All by the backend's ops: TensorFlow's thread pool keeps its speed on a busy machine,
     where NumPy's multi-threaded BLAS and LAPACK stall (MNIST 10,000 x 784 on 2 cores shared
     with other jobs, 5 runs each: `np.cov` + `eigh` 0.35-2.8 s, median 2.3; this function
-    0.14-0.37 s, median 0.16). `C` is one float32 matmul of the centred samples (on MNIST its
-    two leading axes are those of the float64 `C` to 2.3e-7 radians).
+    0.14-0.37 s, median 0.16). `C` is float32 matmuls of blocks of the centred samples added
+    in float64 (`_covariance`; on MNIST its two leading axes are those of the float64 `C` to
+    2.3e-7 radians).
     Then, over `4 * block` features, subspace iteration on `C` for the leading pairs: `block`
     seeded directions, until the residuals `|C v - lambda v|` are at most
     `tolerance * lambda_1` (MNIST: 15 products `(D, D) x (D, 16)`); when it does not converge
     (the leading variances all alike: no plane stands out) or for fewer features, `eigh` of `C`.
     """
-    n, d = sample.shape
-    # Centred in the samples' own dtype around their float64 mean: a float64 copy of float32
-    # samples took 0.25 of PCA's 0.35 s in a fresh process (MNIST 10k, first-touched memory).
-    mean = np.mean(sample, axis=0, dtype=np.float64).astype(sample.dtype)
-    centered = ops.cast(ops.convert_to_tensor(sample) - mean, "float32")
-    # (D, D); einsum transposes inside the matmul: no (D, N) copy (0.111 -> 0.077 s with the centring)
-    covariance = ops.cast(ops.einsum("nd,ne->de", centered, centered), "float64") / float(max(n - 1, 1))
+    d = sample.shape[1]
+    covariance = _covariance(sample)
     vectors = None
     if d > 4 * block:
         basis = ops.qr(ops.convert_to_tensor(np.random.default_rng(0).standard_normal((d, block))))[0]
