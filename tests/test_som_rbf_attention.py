@@ -191,6 +191,7 @@ from train.trainer import distribute, make_step_function
 from zoo.models import SomRbfAttentionClassifier
 rng = np.random.default_rng(0)
 x = rng.random((16, 6, 5, 1)).astype("float32"); y = (np.arange(16) % 3).astype("int32")
+keras.utils.set_random_seed(0)  # the first model's initial weights (the second is given them): how far each moves
 def run(name, weights):
     strategy = make_strategy(name)
     with strategy.scope():
