@@ -193,6 +193,28 @@ def test_errors_match_numpy_definitions(topology):
     np.testing.assert_array_equal(layer.hit_map(x), hits)
 
 
+def test_best_two_units_are_the_two_smallest_distances_ties_to_the_lower_index():
+    """`match` finds the two best units by integer argmins over the distances' bits: the order
+    of floats >= 0, ties to the lower index (as `top_k` and NumPy's stable sort)."""
+    x = _data(30, 4)
+    prototypes = np.concatenate([x[:3], x[:3], x[3:5] + 1e-3]).astype("float32")  # 3 units twice: ties
+    layer = SelfOrganizingMap(2, 4)
+    layer.build((None, 4))
+    layer.prototypes.assign(prototypes)
+    best, second, distance, d2 = (keras.ops.convert_to_numpy(v) for v in layer.match(x))
+    order = np.argsort(keras.ops.convert_to_numpy(d2), axis=1, kind="stable")
+    np.testing.assert_array_equal(best, order[:, 0])
+    np.testing.assert_array_equal(second, order[:, 1])
+    np.testing.assert_array_equal(best[:3], [0, 1, 2])  # a sample that is a prototype: distance 0, twice
+    np.testing.assert_array_equal(second[:3], [3, 4, 5])
+    np.testing.assert_array_equal(distance[:3], 0.0)
+    assert best.dtype == second.dtype == np.int32
+    same = SelfOrganizingMap(2, 2)  # every unit alike: the first two
+    same.build((None, 4))
+    same.prototypes.assign(np.ones((4, 4), "float32"))
+    np.testing.assert_array_equal([keras.ops.convert_to_numpy(v) for v in same.match(x)[:2]], [[0] * 30, [1] * 30])
+
+
 def test_chunked_equals_unchunked():
     x = _data(103, 7)
     layer = SelfOrganizingMap(6, 6, "hexagonal")
@@ -211,7 +233,11 @@ def test_chunked_equals_unchunked():
 
 
 @pytest.mark.parametrize("topology", ["rectangular", "hexagonal"])
-def test_u_matrix_matches_numpy(topology):
+@pytest.mark.parametrize("blocks", ["whole", "small"])
+def test_u_matrix_matches_numpy(topology, blocks, monkeypatch):
+    if blocks == "small":  # 20 units a few at a time, their pairs a few at a time
+        monkeypatch.setattr(som_module, "MAX_BLOCK", 60)
+        monkeypatch.setattr(som_module, "PAIR_BLOCK", 7)
     layer = SelfOrganizingMap(4, 5, topology)
     layer.initialize(_data(50, 3), "random")
     w = keras.ops.convert_to_numpy(layer.prototypes)

@@ -233,6 +233,8 @@ def test_recipe_run_trains_the_numpy_batch_som(tmp_path):
     start = SOM(4, 5)
     start.initialize(x, "pca")
     expected, errors = _numpy_batch_som(x, start.som.prototypes.numpy(), 5, 6, (2.5, 0.7), (1.0, 0.5), 6)
+    built = recipe.build(config)  # every batch is the whole sample: one tensor, which rewrites would only copy
+    assert built.train_data.options().experimental_optimization.apply_default_optimizations is False
     model = train(recipe, config, tmp_path / "run", verbose=False)
     np.testing.assert_allclose(model.som.prototypes.numpy(), expected, rtol=1e-5, atol=1e-5)
     with (tmp_path / "run" / "metrics.csv").open() as file:

@@ -270,3 +270,20 @@ def test_several_steps_per_call_change_nothing_but_round_trips(tmp_path):
     model = train(phased, ToyConfig(epochs=1, steps_per_epoch=9, batch_size=4, log_every=9, steps_per_call=50),
                   tmp_path / "phased", strategy="one_device", verbose=False)
     assert model.counts.numpy().tolist() == [4.0, 5.0]
+
+
+def test_one_replica_on_the_cpu_reads_the_dataset_itself():
+    """`distribute`: no distributed iterator for one CPU replica (it would only copy each batch
+    to the device it is on); other strategies get one. Neither shards a one-worker pipeline."""
+    from train.trainer import distribute
+
+    dataset = tf.data.Dataset.range(4).batch(2)
+    off = tf.data.experimental.AutoShardPolicy.OFF
+    one = distribute(tf.distribute.OneDeviceStrategy("/cpu:0"), dataset)
+    assert isinstance(one, tf.data.Dataset)
+    assert one.options().experimental_distribute.auto_shard_policy == off
+    assert [batch.numpy().tolist() for batch in one] == [[0, 1], [2, 3]]
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0"])
+    spread = distribute(mirrored, dataset)
+    assert not isinstance(spread, tf.data.Dataset)
+    assert [mirrored.experimental_local_results(batch)[0].numpy().tolist() for batch in spread] == [[0, 1], [2, 3]]
