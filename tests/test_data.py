@@ -390,3 +390,35 @@ def test_tfds_eval_mocked():
 def test_tfds_unknown_name():
     with pytest.raises(UserError, match="cannot load TFDS dataset 'no_such_dataset_zz'"):
         sr_eval_images("tfds:no_such_dataset_zz", 4)
+
+
+def test_scaled_pixels_are_the_formula_in_aligned_memory_tensorflow_can_share():
+    """`scale_pixels`: `pixels * (high - low) / 255 + low` in float32, bit for bit, in a 64-byte
+    aligned array that `shared_tensor` hands to TensorFlow without a copy (a later write to
+    the array shows in the tensor); arrays it cannot share are copied."""
+    from zoo.data.memory import ALIGNMENT, aligned_empty, shared_tensor
+    from zoo.data.sources import scale_pixels
+
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 7, 3, 1), dtype=np.uint8)
+    for low, high in ((0.0, 1.0), (-1.0, 1.0), (1.0, 0.0)):
+        scaled = scale_pixels(pixels, (low, high))
+        expected = pixels.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
+        np.testing.assert_array_equal(scaled, expected)
+        assert scaled.dtype == np.float32 and scaled.ctypes.data % ALIGNMENT == 0
+    for shape, dtype in (((3, 5), np.float32), ((4,), np.int32), ((2, 3, 7), np.uint8)):
+        assert aligned_empty(shape, dtype).ctypes.data % ALIGNMENT == 0
+    shared = shared_tensor(scaled)
+    np.testing.assert_array_equal(shared.numpy(), scaled)
+    scaled[0, 0, 0, 0] = 42.0  # the same memory
+    assert float(shared[0, 0, 0, 0]) == 42.0
+    unaligned = aligned_empty((65,), np.float32)[1:]  # 4 bytes past a 64-byte boundary
+    unaligned[...] = 1.0
+    read_only = np.ones((2, 3), np.float32)
+    read_only.flags.writeable = False
+    for array in (unaligned, read_only, scaled[:, ::2], np.zeros((0, 3), np.float32)):
+        copied = shared_tensor(array)  # copied, not shared (TensorFlow would abort on the first)
+        np.testing.assert_array_equal(copied.numpy(), array)
+        assert copied.dtype == tf.float32
+    copied = shared_tensor(unaligned)
+    unaligned[0] = 7.0
+    assert float(copied[0]) == 1.0

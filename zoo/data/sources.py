@@ -25,6 +25,7 @@ from zoo.data.arrays import is_array_source, load_array, to_uint8_images
 from zoo.data.assets import resolve_source
 from zoo.data.idx import find_mnist_files, read_idx_pair, read_mnist
 from zoo.data.images import _DECODE_ERRORS, MODES_BY_CHANNELS, _decode, image_files
+from zoo.data.memory import aligned_empty
 from zoo.errors import UserError
 
 TFDS_PREFIX = "tfds:"
@@ -416,7 +417,12 @@ def load_images(source: str, split: str = "train", channels: int = 1,
 def scale_pixels(pixels: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     """Pixel values 0..255 mapped linearly onto `value_range`, float32 (`load_images`' rule)."""
     low, high = value_range
-    return pixels.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
+    # In place in one new array (the same values as `astype`, `*`, `+`), 64-byte aligned so
+    # that TensorFlow can take it without a copy (`zoo.data.memory.shared_tensor`).
+    scaled = aligned_empty(pixels.shape, np.float32)
+    np.multiply(pixels, np.float32((high - low) / 255.0), out=scaled, dtype=np.float32)
+    scaled += np.float32(low)
+    return scaled
 
 
 def load_pixels(source: str, split: str = "train", channels: int = 1, size: tuple[int, int] | None = None,
