@@ -1,6 +1,8 @@
 """Masked-token pre-training (zoo.models.MaskedTokenModel, `python -m train transformer_pretrain`)
 and a classifier that starts from it (`transformer_classifier --pretrained RUN`), in any language."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import tensorflow as tf
 from helpers import assert_main_user_error
 
 import train.__main__ as train_cli
-from train.recipes._text import labelled_sample
+from train.recipes._text import labelled_sample, usage_example
 from zoo.data.text import load_unlabelled_texts
 from zoo.errors import UserError
 from zoo.models import TransformerTextClassifier
@@ -134,6 +136,20 @@ def test_labelled_sample_is_exact_stratified_and_fixed():
     assert labelled_sample(texts, ids, 0)[0][0] == texts
 
 
+def test_usage_example_is_a_short_text_of_the_data():
+    assert usage_example(["  ", "Oil  prices\nrise"]) == "Oil prices rise"
+    english = "Oil prices rise as stocks fall on fears of a slowing economy in Europe and Asia today"
+    assert usage_example([english]) == "Oil prices rise as stocks fall on fears of a slowing"  # whole words
+    chinese = "做父母一定要有刘墉这样的心态，不断地学习，不断地进步，不断地给自己补充新鲜血液"
+    assert usage_example([chinese]) == "做父母一定要有刘墉这样的心态，不断地学习，不断地进步"  # 2 columns a character, clauses
+    assert usage_example(["这本书很好看推荐大家买" * 10]) == ("这本书很好看推荐大家买" * 3)[:30]  # no break: 30 characters
+    assert usage_example(["短", "长"]) == "短" and usage_example([]) is None
+    assert train_cli.usage_line("python -m zoo predict {model} {example}", Path("runs/m.keras"), "it's 好") == \
+        "python -m zoo predict runs/m.keras 'it'\"'\"'s 好'"
+    assert train_cli.usage_line("python -m zoo sample {model}", Path("a b/m.keras"), None) == \
+        "python -m zoo sample 'a b/m.keras'"
+
+
 def test_pretrain_then_fine_tune_in_chinese(tmp_path, capsys):
     """The recipe on a plain Chinese text file, then a classifier from the run folder; a run that
     is not a pre-trained encoder is one error line."""
@@ -150,6 +166,8 @@ def test_pretrain_then_fine_tune_in_chinese(tmp_path, capsys):
                            "--run-dir", str(tmp_path / "fine")])
     out = capsys.readouterr().out
     assert code == 0 and "starting from the encoder and vocabulary" in out and "--labels 40" in out
+    hint = next(line for line in out.splitlines() if line.startswith("Use it:"))  # quotes the run's own texts
+    assert f"predict {tmp_path / 'fine' / 'model.keras'} '" in hint and any(f"'{text}'" in hint for text in CHINESE)
     pre = keras.saving.load_model(tmp_path / "pre" / "model.keras")
     fine = keras.saving.load_model(tmp_path / "fine" / "model.keras")
     assert fine.vocabulary() == pre.vocabulary() and fine.bigrams and fine.token_split == "chars"

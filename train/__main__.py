@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import inspect  # noqa: E402
 import re  # noqa: E402
+import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import typing  # noqa: E402
@@ -145,6 +146,12 @@ def _config(recipe, args, run_dir: Path) -> tuple[TrainConfig, str | None]:
     return dataclasses.replace(run_config, **given), preset or args.preset
 
 
+def usage_line(usage: str, model_path: Path, example: str | None) -> str:
+    """A recipe's usage hint for the saved model: `{model}` is its path, `{example}` an input
+    from the run's own data (`Built.example`), quoted for the shell."""
+    return usage.format(model=shlex.quote(str(model_path)), example=shlex.quote(example or "a text to classify"))
+
+
 def _list_recipes() -> None:
     from train.recipes import RECIPES
 
@@ -175,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     from train.trainer import Diverged, train
 
     try:
-        train(recipe, config, run_dir, args.strategy, verbose=not args.quiet, preset=preset)
+        model = train(recipe, config, run_dir, args.strategy, verbose=not args.quiet, preset=preset)
     except Diverged as error:
         print(f"\nerror: training diverged: {error}", file=sys.stderr)
         return DIVERGED
@@ -189,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nDone in {time.time() - started:.0f} s.\nSaved model: {model_path}\n"
               f"TensorBoard: tensorboard --logdir {logdir}")
         if recipe.usage:
-            print("Use it:      " + recipe.usage.format(model=model_path))
+            print("Use it:      " + usage_line(recipe.usage, model_path, model.usage_example))
     return 0
 
 

@@ -87,6 +87,7 @@ class Built:
     train_data: tf.data.Dataset | Callable[[int], tf.data.Dataset]
     val_data: tf.data.Dataset | None = None  # finite batches; test_step after every epoch -> epoch/val_*
     callbacks: list[keras.callbacks.Callback] = field(default_factory=list)  # may log with tf.summary
+    example: str | None = None  # an input from the run's own data, quoted by the recipe's usage hint ("{example}")
 
     def batches_from(self, start: int) -> tf.data.Dataset:
         """The training batches from batch `start` on (batch k of a resumed run is batch k)."""
@@ -384,7 +385,8 @@ def train(recipe: Recipe, config: TrainConfig, run_dir: str | Path, strategy: st
     The chief writes `run_dir/config.json` (with `preset`, the name of the preset `config`
     came from, so that `--run-dir` alone resumes it), `logs/`, `metrics.csv` (`train.progress`),
     `checkpoints/` and, at the end, `model.keras`; other workers write to a temporary folder.
-    Returns the trained model.
+    Returns the trained model; its `usage_example` attribute is the recipe's `Built.example`
+    (what `python -m train` quotes in its closing hint; not saved with the model).
 
     Raises:
         Interrupted: SIGINT or SIGTERM arrived; a checkpoint was saved (except under
@@ -643,6 +645,7 @@ class _Loop:
         self.finalize_weights()
         self.notify("on_train_end")
         self.save_model()
+        self.model.usage_example = self.built.example
         return self.model
 
     def stop_if_signalled(self) -> None:

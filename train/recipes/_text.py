@@ -127,6 +127,32 @@ def selection_split(texts: list[str], ids, fraction: float):
     return (fit, np.asarray(fit_ids, np.int32)), (select, np.asarray(select_ids, np.int32))
 
 
+def usage_example(texts: list[str], width: int = 60) -> str | None:
+    """A text of the run's own data for the closing usage hint: the first of `texts` with its
+    whitespace runs as single spaces, cut to at most `width` terminal columns (a Chinese or
+    Japanese character takes two, a combining mark none) at the last space or punctuation of its
+    second half when there is one (whole words and clauses in any script), trailing spaces and
+    punctuation dropped; None without texts."""
+    import unicodedata
+
+    text = next((" ".join(t.split()) for t in texts if t.strip()), None)
+    if text is None:
+        return None
+    columns = 0
+    for end, character in enumerate(text):
+        columns += 0 if unicodedata.category(character) in ("Mn", "Me") else (
+            2 if unicodedata.east_asian_width(character) in "WF" else 1)
+        if columns > width:
+            break
+    else:
+        return text
+    breaks = [i for i in range(end // 2, end) if unicodedata.category(text[i])[0] in "PZ"]  # punctuation, spaces
+    cut = text[:breaks[-1] if breaks else end]
+    while len(cut) > 1 and unicodedata.category(cut[-1])[0] in "PZ":
+        cut = cut[:-1]
+    return cut
+
+
 # ----------------------------------------------------------------------------- callbacks
 
 def attention_pictures(texts: list[str], labels, names: list[str]):
@@ -243,4 +269,4 @@ def build_text_classifier(config: TextConfig, make_model: Callable, name: str = 
     callbacks = [confusion, heatmaps] + (
         [selection_callback(select_texts, select_ids, config.restore_best, name)] if select_texts else [])
     callbacks.append(OneClassAlarm(predict, names, name))  # after the selection: on the weights saved
-    return Built(model, train_data, val_data, callbacks)
+    return Built(model, train_data, val_data, callbacks, example=usage_example(val_texts))

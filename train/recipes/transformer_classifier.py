@@ -110,5 +110,5 @@ RECIPE = Recipe(
     config_class=Config,
     presets=PRESETS,
     build=build,
-    usage='python -m zoo predict {model} "Oil prices rise as stocks fall"',
+    usage="python -m zoo predict {model} {example}",  # a validation text of the run (_text.usage_example)
 )
