@@ -9,8 +9,10 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from zoo.cli.predict import _lines
 from zoo.data import (encode_labels, load_images, read_idx, read_mnist, read_numeric_table,
                       read_text_table, tfds_dataset)
+from zoo.data.text import decode_text, load_unlabelled_texts
 from zoo.errors import UserError
 
 # ----------------------------------------------------------------------------- idx files
@@ -183,6 +185,39 @@ def test_read_text_table_non_utf8_bytes_are_replaced(tmp_path):
     path.write_bytes(b"\xef\xbb\xbftext,label\ncaf\xe9 cr\xe8me,x\nna\xc3\xafve,y\n")  # BOM, Latin-1, UTF-8
     texts, labels = read_text_table(path)
     assert texts == ["caf\ufffd cr\ufffdme", "na\u00efve"] and labels == ["x", "y"]
+
+
+ZH = "这本书很好看，推荐大家买。物流太慢了，包装也破了！"
+
+
+@pytest.mark.parametrize("encoding, read_as", [
+    ("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("utf-16", "utf-16"), ("utf-32", "utf-32"),
+    ("gbk", "gb18030"), ("gb18030", "gb18030")])
+def test_decode_text_reads_chinese_as_editors_save_it(encoding, read_as):
+    text = "标签,评论\n1," + ZH + "\n"
+    assert decode_text(text.encode(encoding)) == (text, read_as)
+
+
+@pytest.mark.parametrize("text, encoding", [
+    ("繁體中文的評論，東西很好", "big5"), ("日本語のテキストです。ありがとう", "shift_jis"),
+    ("café crème naïve élève à Noël", "cp1252")])
+def test_decode_text_does_not_take_other_encodings_for_gbk(text, encoding):
+    decoded, read_as = decode_text(text.encode(encoding))  # second bytes below A1: not GB2312's
+    assert read_as == "utf-8 (invalid bytes replaced)" and "\ufffd" in decoded
+
+
+def test_read_text_table_gbk_and_excel_unicode_text(tmp_path, capsys):
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(("评论,标签\n" + ZH + ",好\n质量不错，价格便宜,差\n").encode("gbk"))
+    assert read_text_table(gbk, "评论", "标签") == ([ZH, "质量不错，价格便宜"], ["好", "差"])
+    assert f"{gbk} is not UTF-8: read as GB18030" in capsys.readouterr().out
+    excel = tmp_path / "excel.txt"  # Excel's "Unicode Text": UTF-16 with a byte-order mark, tabs
+    excel.write_bytes("text\tlabel\n这个手机很好用\tpos\n".encode("utf-16"))
+    assert read_text_table(excel) == (["这个手机很好用"], ["pos"])
+    assert load_unlabelled_texts(str(gbk), "评论") == [ZH, "质量不错，价格便宜"]
+    lines = tmp_path / "predict.txt"  # python -m zoo predict MODEL --file: lines in GBK too
+    lines.write_bytes(f"{ZH}\n\n质量不错\n".encode("gbk"))
+    assert _lines(str(lines)) == [ZH, "质量不错"]
 
 
 def test_encode_labels_natural_order_and_unseen():

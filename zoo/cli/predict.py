@@ -23,13 +23,18 @@ from zoo.errors import UserError
 
 
 def _lines(path: str) -> list[str]:
-    """The non-blank lines of a UTF-8 text file."""
+    """The non-blank lines of a text file (UTF-8, GBK or another encoding `decode_text` reads)."""
+    from zoo.data.text import decode_text
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text, encoding = decode_text(Path(path).read_bytes())
     except FileNotFoundError:
         raise UserError(f"--file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read --file {path} as UTF-8 text: {error}") from None
+    except OSError as error:
+        raise UserError(f"cannot read --file {path}: {error.strerror or error}") from None
+    if "replaced" in encoding:
+        raise UserError(f"cannot read --file {path} as text: it is neither UTF-8 (or UTF-16/32 with a byte-order "
+                        "mark) nor GBK: pass a text file, saved as UTF-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 

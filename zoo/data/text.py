@@ -1,16 +1,21 @@
 """Delimited text files: labelled text tables (CSV/TSV) and numeric tables; labelled texts from
 a file, `assets:NAME` or `tfds:NAME`, split and encoded for a classifier.
 
-Files are decoded as UTF-8 (a byte-order mark is dropped); bytes that are not valid UTF-8
-become U+FFFD (the replacement character) instead of failing, so a stray Latin-1 byte costs
-one character, not the file. The delimiter is a tab for `.tsv` files, else sniffed among
-comma, tab, semicolon and `|` (comma when unsure).
+Files are decoded by `decode_text`: UTF-8, UTF-16 or UTF-32 with a byte-order mark (Excel's
+"Unicode text"), UTF-8, else GB18030 (GBK, GB2312: Chinese files saved on Windows) when the
+bytes read as that; otherwise as UTF-8 with U+FFFD (the replacement character) for bytes that
+are not valid UTF-8 instead of failing, so a stray Latin-1 byte costs one character, not the
+file (and `encode_texts` warns when many texts hold such characters). The delimiter is a tab
+for `.tsv` files, else sniffed among comma, tab, semicolon and `|` (comma when unsure).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
+import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -25,6 +30,52 @@ LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "t
 _DELIMITERS = ",\t;|"
 
 Rows = list[tuple[int, list[str]]]  # (line number, fields)
+
+# Byte-order marks and their codecs (UTF-32 LE's starts with UTF-16 LE's: it is tried first).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# One GB18030 character of two or four bytes (ASCII bytes stand alone), and one of GB2312's,
+# which hold the Chinese text of GBK files: both bytes in A1-FE.
+_GB_CHARACTER = re.compile(rb"[\x81-\xfe](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\x7e\x80-\xfe])")
+_GB2312 = re.compile(rb"[\xa1-\xf7][\xa1-\xfe]")
+GB_SHARE = 0.9  # of a file's first non-ASCII characters that must be GB2312's to read it as GB18030
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """`(text, encoding)` of a text file's bytes, whatever a user's editor saved.
+
+    In order: a byte-order mark's UTF-8, UTF-16 or UTF-32; UTF-8; GB18030 (a superset of GBK
+    and GB2312) when at least `GB_SHARE` of the first non-ASCII characters are GB2312's and
+    the whole file decodes (Big5, Shift_JIS or Windows-1252 bytes do not pass: their second
+    bytes are often below A1); else UTF-8 with U+FFFD for the invalid bytes, encoding
+    `"utf-8 (invalid bytes replaced)"`.
+
+    Example:
+    >>> decode_text("评论".encode("gbk"))
+    ('评论', 'gb18030')
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace"), encoding
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    characters = _GB_CHARACTER.findall(data[:1 << 20])
+    if characters and sum(bool(_GB2312.fullmatch(c)) for c in characters) >= GB_SHARE * len(characters):
+        try:
+            return data.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError:
+            pass
+    return data.decode("utf-8", errors="replace"), "utf-8 (invalid bytes replaced)"
+
+
+def read_text_file(path: Path) -> str:
+    """The text of a file (`decode_text`); a note on stdout when it is not UTF-8 or ASCII."""
+    text, encoding = decode_text(path.read_bytes())
+    if encoding == "gb18030" or encoding.startswith("utf-16") or encoding.startswith("utf-32"):
+        print(f"note: {path} is not UTF-8: read as {encoding.upper()}")
+    return text
 
 
 def read_rows(path: str | Path, delimiter: str | None = None) -> Rows:
@@ -43,7 +94,7 @@ def read_rows(path: str | Path, delimiter: str | None = None) -> Rows:
     path = Path(resolve_source(str(path)))
     if not path.is_file():
         raise UserError(f"table file {path} does not exist: pass a CSV or TSV file")
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    text = read_text_file(path)
     if not text.strip():
         raise UserError(f"table file {path} is empty: pass a CSV or TSV file with rows")
     delimiter = delimiter or _guess_delimiter(path, text)
@@ -259,7 +310,7 @@ def named_by_classes_file(path: str, labels: list[str]) -> list[str]:
     names_file = Path(resolve_source(path)).parent / "classes.txt"
     if not names_file.is_file():
         return labels
-    names = [line.strip() for line in names_file.read_text(errors="replace").splitlines() if line.strip()]
+    names = [line.strip() for line in decode_text(names_file.read_bytes())[0].splitlines() if line.strip()]
     if not all(l.isdigit() and 1 <= int(l) <= len(names) for l in labels):
         return labels
     return [names[int(l) - 1] for l in labels]
@@ -361,11 +412,15 @@ def train_and_validation_texts(data: str, val_data: str = "", val_fraction: floa
     return split_texts(*train, val_fraction, split_seed)
 
 
+REPLACED_SHARE = 0.05  # of the texts holding U+FFFD from which encode_texts warns on stderr
+
+
 def encode_texts(train: Texts, val: Texts, name: str = "zoo"
                  ) -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.ndarray], list[str]]:
     """Label ids of both parts (`encode_labels`); validation texts with a label the training
     texts lack are dropped. Prints a note (prefixed `name: note:`) on what it dropped and on
-    texts read with U+FFFD replacement characters.
+    texts read with U+FFFD replacement characters; a warning on stderr when `REPLACED_SHARE`
+    of the texts or more hold them (a file in an encoding `decode_text` does not read).
 
     Args:
         train: `(texts, labels)` of training.
@@ -390,7 +445,12 @@ def encode_texts(train: Texts, val: Texts, name: str = "zoo"
         raise UserError("no validation texts with a label of the training data: check --val-data and "
                         "the label column")
     replaced = sum("\ufffd" in t for t in train_texts + val_texts)
-    if replaced:
+    if replaced >= REPLACED_SHARE * (len(train_texts) + len(val_texts)):
+        print(f"{name}: WARNING: {replaced} of {len(train_texts) + len(val_texts)} texts hold bytes that are "
+              "neither UTF-8 nor GB18030 (GBK), read as U+FFFD replacement characters. The file is "
+              "likely in another encoding (Big5, Shift_JIS, Windows-1252...): save it "
+              "as UTF-8, e.g. `iconv -f BIG5 -t UTF-8 FILE > FILE.utf8`", file=sys.stderr, flush=True)
+    elif replaced:
         print(f"{name}: note: {replaced} text(s) hold bytes that are not UTF-8; they were read "
               "with U+FFFD replacement characters")
     return (train_texts, train_ids), (val_texts, val_ids), names
@@ -473,7 +533,7 @@ def load_unlabelled_texts(source: str, text_column: int | str | None = None, lim
     Args:
         source: a `.csv` / `.tsv` file (the text column as `read_text_table` finds it; a file
             with neither a text-like header nor `text_column` is read whole, each row's fields
-            joined), any other file (UTF-8, one text per non-blank line), `assets:NAME`, or
+            joined), any other file (one text per non-blank line; `decode_text`), `assets:NAME`, or
             `tfds:NAME[/CONFIG]`.
         text_column: a header name or 0-based index (tables and TFDS); None or "": automatic.
         limit: at most this many texts (the first ones); 0: all.
@@ -503,7 +563,7 @@ def load_unlabelled_texts(source: str, text_column: int | str | None = None, lim
         if not path.is_file():
             raise UserError(f"text file {path} does not exist: pass a text file (one text per line), "
                             "a CSV/TSV file or tfds:NAME")
-        texts = path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
+        texts = read_text_file(path).splitlines()
     texts = [t.strip() for t in texts if t.strip()]
     if not texts:
         raise UserError(f"{source} holds no text: pass a file with one text per line or a table with a text column")
