@@ -9,7 +9,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins import projector
 from google.protobuf import text_format
 
-from train.callbacks import ConfusionMatrix, EmbeddingProjector, EpochEvaluation
+from train.callbacks import ConfusionMatrix, EmbeddingProjector, EpochEvaluation, write_picture
+from zoo.visualize import to_uint8_image
 
 
 def _images(logdir):
@@ -27,6 +28,29 @@ def test_epoch_evaluation_adds_scalars_and_pictures(tmp_path):
         callback.on_epoch_end(0, logs)
     assert logs == {"loss": 1.0, "val_psnr": 30.0}
     np.testing.assert_array_equal(_images(tmp_path)["pics/a"], picture)
+
+
+def test_write_picture_writes_what_tf_summary_image_writes(tmp_path):
+    rng = np.random.default_rng(0)
+    pictures = {"gray": rng.integers(0, 256, (5, 7), dtype=np.uint8),
+                "gray1": rng.integers(0, 256, (3, 2, 1), dtype=np.uint8),
+                "rgba": rng.integers(0, 256, (4, 6, 4), dtype=np.uint8),
+                "float": rng.random((6, 5, 3)).astype(np.float32)}  # [0, 1]: rounded to 0..255
+    for name, writer in (("ours", write_picture), ("tf", None)):
+        with tf.summary.create_file_writer(str(tmp_path / name)).as_default(step=3):
+            for tag, picture in pictures.items():
+                if writer:
+                    writer(tag, picture, "what it shows")
+                else:
+                    tf.summary.image(tag, to_uint8_image(picture)[None], description="what it shows")
+    ours, theirs = (EventAccumulator(str(tmp_path / name), size_guidance={"tensors": 0}) for name in ("ours", "tf"))
+    ours.Reload(), theirs.Reload()
+    for tag, picture in pictures.items():
+        [mine], [reference] = ours.Tensors(tag), theirs.Tensors(tag)
+        mine_values, reference_values = tf.make_ndarray(mine.tensor_proto), tf.make_ndarray(reference.tensor_proto)
+        assert mine.step == 3 and list(mine_values[:2]) == list(reference_values[:2])  # width, height
+        np.testing.assert_array_equal(tf.io.decode_png(mine_values[2]).numpy(), to_uint8_image(picture))
+        assert ours.SummaryMetadata(tag) == theirs.SummaryMetadata(tag)  # the image plugin, the description
 
 
 def test_embedding_projector_writes_what_tensorboard_reads(tmp_path):

@@ -191,6 +191,12 @@ def test_errors_match_numpy_definitions(topology):
     assert 0 < te < 1  # a random map: some pairs adjacent, some not
     hits = np.bincount(d.argmin(1), minlength=20).reshape(5, 4)
     np.testing.assert_array_equal(layer.hit_map(x), hits)
+    first, second = np.divmod(np.arange(400), 20)  # every pair of units: NumPy in, NumPy out, as in the graph
+    first, second = first[first != second], second[first != second]
+    expected = [_ref_adjacent(a, b, 4, topology) for a, b in zip(first, second)]
+    assert layer.adjacent(first, second).tolist() == expected
+    assert keras.ops.convert_to_numpy(layer.adjacent(keras.ops.convert_to_tensor(first),
+                                                     keras.ops.convert_to_tensor(second))).tolist() == expected
 
 
 def test_best_two_units_are_the_two_smallest_distances_ties_to_the_lower_index():

@@ -153,6 +153,22 @@ def test_tiny_run_writes_pictures_errors_and_projector(tiny_run):
     assert len((tiny_run / "logs" / "metadata.tsv").read_text().splitlines()) == 20  # 4x5 prototypes
 
 
+def test_scalars_are_what_tf_summary_scalar_writes(tiny_run, tmp_path):
+    events = EventAccumulator(str(tiny_run / "logs"), size_guidance={"tensors": 0})
+    events.Reload()
+    with tf.summary.create_file_writer(str(tmp_path)).as_default(step=1):
+        tf.summary.scalar("reference", 0.5)
+    reference = EventAccumulator(str(tmp_path))
+    reference.Reload()
+    assert events.SummaryMetadata("train/sigma") == reference.SummaryMetadata("reference")  # the scalars plugin
+    first = events.Tensors("train/sigma")[0]
+    value = tf.make_ndarray(first.tensor_proto)
+    assert first.step == 1 and value.dtype == np.float32 and value.shape == ()
+    rows = [line.split(",") for line in (tiny_run / "metrics.csv").read_text().splitlines()]
+    logged = next(float(r[3]) for r in rows if r[0] == "1" and r[2] == "train/sigma")
+    assert float(value) == np.float32(logged)
+
+
 def test_predict_maps_samples_to_grid_positions(tiny_run, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((3, 784)).astype("float32"))
     row = ",".join(["0.1"] * 784)

@@ -6,6 +6,7 @@ the model-specific work (e.g. `zoo.evaluation.evaluate_sr`).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,32 @@ import tensorflow as tf
 
 Scalars = dict[str, float]
 Pictures = dict[str, np.ndarray]
+
+
+def write_picture(tag: str, picture: np.ndarray, description: str = "") -> None:
+    """One picture into TensorBoard's images as `tag`, at the default writer's step: what
+    `tf.summary.image` writes (the tensor `[width, height, PNG]`, the image plugin's metadata),
+    the PNG made by Pillow at zlib level 1. TensorFlow's encoder spent 20-30 ms more on the
+    first pictures of a process, and level 6 three times as long per picture, for files about
+    10% smaller (a 560x560 grid of MNIST prototypes: 11 ms against 4.6).
+
+    Args:
+        tag: the image's name in TensorBoard (e.g. `som/u_matrix`).
+        picture: `(H, W)` or `(H, W, C)`, C in 1, 3, 4: uint8, or floats in [0, 1]
+            (`zoo.visualize.to_uint8_image`).
+        description: shown under the image.
+    """
+    from PIL import Image
+    from tensorboard.plugins.image import metadata
+
+    from zoo.visualize import to_uint8_image
+
+    picture = to_uint8_image(picture)
+    png = io.BytesIO()
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(png, "PNG", compress_level=1)
+    height, width = picture.shape[:2]
+    tf.summary.write(tag, tf.constant([str(width), str(height), png.getvalue()]),
+                     metadata=metadata.create_summary_metadata(display_name=None, description=description))
 
 
 class EpochEvaluation(keras.callbacks.Callback):
@@ -39,7 +66,7 @@ class EpochEvaluation(keras.callbacks.Callback):
         if logs is not None:
             logs.update({f"val_{name}": float(value) for name, value in scalars.items()})
         for name, picture in pictures.items():
-            tf.summary.image(f"{self.prefix}/{name}", np.asarray(picture)[None], description=self.description)
+            write_picture(f"{self.prefix}/{name}", picture, self.description)
 
 
 class SelectBest(keras.callbacks.Callback):
@@ -152,8 +179,8 @@ class ConfusionMatrix(keras.callbacks.Callback):
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # each true class sums to 1
         cells = (255 * (1 - share)).astype(np.uint8)  # white = none, black = all
         picture = np.kron(cells, np.ones((self.cell, self.cell), np.uint8))[..., None]
-        tf.summary.image(self.tag, np.repeat(picture, 3, axis=-1)[None],
-                         description="rows: true " + ", ".join(self.class_names) + "; columns: predicted")
+        write_picture(self.tag, np.repeat(picture, 3, axis=-1),
+                      "rows: true " + ", ".join(self.class_names) + "; columns: predicted")
 
 
 class OneClassAlarm(keras.callbacks.Callback):

@@ -70,6 +70,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from train.config import ConfigError, TrainConfig, changed_fields, read_run
 from train.progress import MetricsFile, ProgressLine, RecentMeans, epoch_of
@@ -592,9 +593,10 @@ class _Loop:
         if prefix == "train":
             scalars.update({f"learning_rate/{name}": _number(optimizer.learning_rate)
                             for name, optimizer in self.optimizers.items()})
-        with self.writer.as_default(step=step):
-            for tag, value in scalars.items():
-                tf.summary.scalar(tag, value)
+        metadata = scalar_metadata.create_summary_metadata(display_name=None, description=None)
+        with self.writer.as_default(step=step):  # what tf.summary.scalar writes, without the first call's
+            for tag, value in scalars.items():  # import of every TensorBoard summary plugin (0.025 s)
+                tf.summary.write(tag, tf.constant(value, tf.float32), metadata=metadata)
         if self.metrics_file:
             self.metrics_file.write(step, epoch_of(step, self.config.steps_per_epoch), scalars)
 

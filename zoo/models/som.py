@@ -82,7 +82,8 @@ class SOM(keras.Model):
             name="label_counts", aggregation="only_first_replica")  # (U, K) samples per unit and label
 
     def build(self, input_shape):
-        self.som.build((None, int(np.prod(input_shape[1:]))))
+        if not self.som.built:  # `initialize` builds the map with its first prototypes
+            self.som.build((None, int(np.prod(input_shape[1:]))))
 
     def call(self, inputs):
         """`{"index" (N,), "coordinates" (N, 2) grid row/col, "distance" (N,), "distances" (N, U)}`."""
@@ -107,9 +108,10 @@ class SOM(keras.Model):
         return (exponential_decay(self.sigma_start, self.sigma_end, progress),
                 exponential_decay(self.learning_rate_start, self.learning_rate_end, progress))
 
-    def _errors(self, best, second, distance) -> dict:
-        """Per-example QE and TE as this replica's shares of the global means."""
-        count = global_count(distance)
+    def _errors(self, best, second, distance, count=None) -> dict:
+        """Per-example QE and TE as this replica's shares of the global means (`count`: the
+        global number of examples, if known)."""
+        count = global_count(distance) if count is None else count
         wrong = 1.0 - ops.cast(self.som.adjacent(best, second), "float32")
         return {"quantization_error": global_mean(distance, count), "topographic_error": global_mean(wrong, count)}
 
@@ -126,11 +128,12 @@ class SOM(keras.Model):
         context = tf.distribute.get_replica_context()
         if context is not None:  # None only in a cross-replica context, where nothing is split
             numerator, denominator = context.all_reduce("SUM", [numerator, denominator])
-        logs = self._errors(best, second, distance)  # of the map before this update
+        count = global_count(distance)
+        logs = self._errors(best, second, distance, count)  # of the map before this update
         self.som.apply_batch_update(numerator, denominator, learning_rate)
         self.steps_done.assign_add(1)
         ones = ops.ones_like(distance)  # a schedule value as replica shares, so that they sum to it
-        logs.update(sigma=global_mean(ones * sigma), learning_rate=global_mean(ones * learning_rate))
+        logs.update(sigma=global_mean(ones * sigma, count), learning_rate=global_mean(ones * learning_rate, count))
         return logs
 
     @tf.autograph.experimental.do_not_convert
@@ -144,9 +147,10 @@ class SOM(keras.Model):
     def initialize(self, data, method: str = "pca", seed: int = 0) -> None:
         """Build the model and set the prototypes from `(N, ...)` data (`SelfOrganizingMap.initialize`)."""
         data = np.asarray(data, np.float32).reshape(len(data), -1)
+        with keras.name_scope(self.name):  # as in `build`: the prototypes are `NAME/map/prototypes`
+            self.som.initialize(data, method, seed)
         if not self.built:
             self.build((None, data.shape[1]))
-        self.som.initialize(data, method, seed)
 
     def label_units(self, data, labels) -> None:
         """Count, for every unit, the samples of each label it wins (the majority is its label)."""
@@ -189,7 +193,7 @@ class SOM(keras.Model):
         best, second, distance = self.som.best_matching_units(data)
         if labels is not None:
             self._count_labels(best, labels)
-        adjacent = ops.convert_to_numpy(self.som.adjacent(best, second))
+        adjacent = self.som.adjacent(best, second)
         return {"quantization_error": float(np.mean(distance, dtype=np.float64)),
                 "topographic_error": float("nan") if self.som.units == 1 else float(1.0 - adjacent.mean()),
                 "hits": np.bincount(best, minlength=self.som.units).reshape(self.rows, self.cols)}
