@@ -54,7 +54,7 @@ def squared_distances(x, prototypes):
     """
     x, w = ops.cast(x, "float32"), ops.cast(prototypes, "float32")
     xx = ops.sum(ops.square(x), axis=1, keepdims=True)  # (N, 1)
-    ww = ops.sum(ops.square(w), axis=1)[None, :]  # (1, U)
+    ww = ops.sum(ops.square(w), axis=1)  # (U,), broadcast over the rows
     return ops.maximum(xx - 2.0 * ops.matmul(x, ops.transpose(w)) + ww, 0.0)  # (N, U)
 
 
@@ -204,7 +204,7 @@ class SelfOrganizingMap(keras.layers.Layer):
         # cores: 6.8 ms against 11 for `top_k(-d2, 2)`.
         bits = ops.view(d2, "int32")
         best = ops.cast(ops.argmin(bits, axis=1), "int32")  # (N,)
-        taken = ops.arange(self.units, dtype="int32")[None, :] == best[:, None]  # (N, U)
+        taken = ops.arange(self.units, dtype="int32") == ops.expand_dims(best, 1)  # (N, U)
         second = ops.cast(ops.argmin(ops.where(taken, np.iinfo(np.int32).max, bits), axis=1), "int32")
         return best, second, self._distance_to(inputs, best), d2
 
@@ -257,9 +257,10 @@ class SelfOrganizingMap(keras.layers.Layer):
         if isinstance(first, np.ndarray) and isinstance(second, np.ndarray):
             delta = self.positions[first] - self.positions[second]
             return np.sqrt(np.sum(np.square(delta), axis=-1)) <= _ADJACENT[self.topology]
-        positions = ops.convert_to_tensor(self.positions)
-        delta = ops.take(positions, first, axis=0) - ops.take(positions, second, axis=0)
-        return ops.sqrt(ops.sum(ops.square(delta), axis=-1)) <= _ADJACENT[self.topology]
+        # One gather for both units (each `take` adds a negative-index fix to the graph).
+        at_first, at_second = ops.unstack(ops.take(ops.convert_to_tensor(self.positions),
+                                                   ops.stack([first, second]), axis=0))  # (..., 2) each
+        return ops.sqrt(ops.sum(ops.square(at_first - at_second), axis=-1)) <= _ADJACENT[self.topology]
 
     def neighbourhood_sums(self, values, sigma):
         """`H @ values` for the `(U, U)` neighbourhood matrix `H[j, k] = h(k, j)` of radius
@@ -268,7 +269,7 @@ class SelfOrganizingMap(keras.layers.Layer):
         block = max(1, MAX_BLOCK // self.units)
         parts = []
         for rows in _chunks(self.units, block):
-            delta = positions[rows, None, :] - positions[None, :, :]  # (B, U, 2)
+            delta = ops.expand_dims(ops.convert_to_tensor(self.positions[rows]), 1) - positions  # (B, U, 2)
             h = neighbourhood_function(ops.sum(ops.square(delta), axis=-1), sigma, self.neighbourhood)
             parts.append(ops.matmul(h, values))  # (B, ...)
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
@@ -463,22 +464,13 @@ def _covariance(sample: np.ndarray):
     of the data) and gives one float32 matmul (`einsum`: no transposed copy), added in float64.
     Blocks, not the whole array at once: a tensor the size of the data is fresh memory, and on
     a VM every page of it costs (MNIST 10k on a 2-core VM, fresh processes: PCA 0.25 -> 0.15 s).
-    For the same reason every block is centred into one reused buffer that the backend reads
-    in place (0.12 -> 0.10 s, page faults 9,100 -> 6,200).
+    (Centring every block into one reused buffer read in place cut this function's page faults
+    from 9,100 to 6,200, but the first training step then made 3,500 more: no faster.)
     """
-    from zoo.data.memory import aligned_empty, shared_tensor
-
     mean = np.mean(sample, axis=0, dtype=np.float64).astype(sample.dtype)
-    size = min(len(sample), max(1, SAMPLE_BLOCK // sample.shape[1]))
-    buffer = aligned_empty((size, sample.shape[1]), sample.dtype)  # each block centred here, in turn
-    total = 0.0
-    for rows in _chunks(len(sample), size):
-        centred = buffer[:rows.stop - rows.start]
-        np.subtract(sample[rows], mean, out=centred)
-        # The backend reads the buffer without a copy (`shared_tensor`); the product is done
-        # before the next block is written into it (eager ops run to completion).
-        c = ops.cast(shared_tensor(centred), "float32")
-        total = total + ops.cast(ops.einsum("nd,ne->de", c, c), "float64")
+    blocks = (ops.cast(ops.convert_to_tensor(sample[rows]) - mean, "float32")
+              for rows in _chunks(len(sample), max(1, SAMPLE_BLOCK // sample.shape[1])))
+    total = sum(ops.cast(ops.einsum("nd,ne->de", c, c), "float64") for c in blocks)
     return total / float(max(len(sample) - 1, 1))
 
 
