@@ -184,7 +184,8 @@ class SelfOrganizingMap(keras.layers.Layer):
         # Random prototypes, or the values `initialize` computed before building (then no random
         # values are drawn only to be replaced: a process's first random op took 0.02 s).
         initial, self._initial_prototypes = getattr(self, "_initial_prototypes", None), None
-        initializer = "random_uniform" if initial is None else (lambda shape, dtype=None: initial.astype(dtype or "float32"))
+        initializer = "random_uniform" if initial is None else (
+            lambda shape, dtype=None: initial.astype(dtype or "float32"))
         self.prototypes = self.add_weight(shape=(self.units, int(input_shape[-1])), name="prototypes",
                                           initializer=initializer, trainable=False, autocast=False,
                                           aggregation="only_first_replica")  # (U, D), equal on every replica
