@@ -77,6 +77,9 @@ from train.progress import MetricsFile, ProgressLine, RecentMeans, epoch_of
 from train.recipes import Recipe
 from train.strategy import is_chief, make_strategy, resolve_precision
 
+# TensorBoard's scalar plugin metadata, as `tf.summary.scalar` makes it (`_Loop.write_scalars`).
+SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None, description=None)
+
 
 @dataclass
 class Built:
@@ -593,10 +596,9 @@ class _Loop:
         if prefix == "train":
             scalars.update({f"learning_rate/{name}": _number(optimizer.learning_rate)
                             for name, optimizer in self.optimizers.items()})
-        metadata = scalar_metadata.create_summary_metadata(display_name=None, description=None)
         with self.writer.as_default(step=step):  # what tf.summary.scalar writes, without the first call's
             for tag, value in scalars.items():  # import of every TensorBoard summary plugin (0.025 s)
-                tf.summary.write(tag, tf.constant(value, tf.float32), metadata=metadata)
+                tf.summary.write(tag, tf.constant(value, tf.float32), metadata=SCALAR_METADATA)
         if self.metrics_file:
             self.metrics_file.write(step, epoch_of(step, self.config.steps_per_epoch), scalars)
 

@@ -24,7 +24,7 @@ from zoo.errors import UserError
 
 def _lines(path: str) -> list[str]:
     """The non-blank lines of a text file (UTF-8, GBK or another encoding `decode_text` reads)."""
-    from zoo.data.text import decode_text
+    from zoo.data.text import REPLACED, decode_text
 
     try:
         text, encoding = decode_text(Path(path).read_bytes())
@@ -32,7 +32,7 @@ def _lines(path: str) -> list[str]:
         raise UserError(f"--file {path} does not exist") from None
     except OSError as error:
         raise UserError(f"cannot read --file {path}: {error.strerror or error}") from None
-    if "replaced" in encoding:
+    if encoding == REPLACED:
         raise UserError(f"cannot read --file {path} as text: it is neither UTF-8 (or UTF-16/32 with a byte-order "
                         "mark) nor GBK: pass a text file, saved as UTF-8")
     return [line.strip() for line in text.splitlines() if line.strip()]

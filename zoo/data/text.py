@@ -39,6 +39,7 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
 _GB_CHARACTER = re.compile(rb"[\x81-\xfe](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\x7e\x80-\xfe])")
 _GB2312 = re.compile(rb"[\xa1-\xf7][\xa1-\xfe]")
 GB_SHARE = 0.9  # of a file's first non-ASCII characters that must be GB2312's to read it as GB18030
+REPLACED = "utf-8 (invalid bytes replaced)"  # decode_text's encoding for bytes it could not read
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
@@ -48,7 +49,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
     and GB2312) when at least `GB_SHARE` of the first non-ASCII characters are GB2312's and
     the whole file decodes (Big5, Shift_JIS or Windows-1252 bytes do not pass: their second
     bytes are often below A1); else UTF-8 with U+FFFD for the invalid bytes, encoding
-    `"utf-8 (invalid bytes replaced)"`.
+    `REPLACED`.
 
     Example:
     >>> decode_text("评论".encode("gbk"))
@@ -67,13 +68,13 @@ def decode_text(data: bytes) -> tuple[str, str]:
             return data.decode("gb18030"), "gb18030"
         except UnicodeDecodeError:
             pass
-    return data.decode("utf-8", errors="replace"), "utf-8 (invalid bytes replaced)"
+    return data.decode("utf-8", errors="replace"), REPLACED
 
 
 def read_text_file(path: Path) -> str:
     """The text of a file (`decode_text`); a note on stdout when it is not UTF-8 or ASCII."""
     text, encoding = decode_text(path.read_bytes())
-    if encoding == "gb18030" or encoding.startswith("utf-16") or encoding.startswith("utf-32"):
+    if encoding not in ("utf-8", "utf-8-sig", REPLACED):
         print(f"note: {path} is not UTF-8: read as {encoding.upper()}")
     return text
 

@@ -254,7 +254,8 @@ class SelfOrganizingMap(keras.layers.Layer):
 
     def adjacent(self, first, second):
         """Whether units `first` and `second` (int tensors of one shape) are grid neighbours;
-        NumPy arrays in, a NumPy array out (the whole-data measures: no eager ops to start)."""
+        NumPy arrays (shapes that broadcast) in, a NumPy array out: the whole-data measures and
+        the U-matrix, with no eager ops to start."""
         if isinstance(first, np.ndarray) and isinstance(second, np.ndarray):
             delta = self.positions[first] - self.positions[second]
             return np.sqrt(np.sum(np.square(delta), axis=-1)) <= _ADJACENT[self.topology]
@@ -428,8 +429,7 @@ class SelfOrganizingMap(keras.layers.Layer):
         w = ops.convert_to_numpy(self.prototypes).astype(np.float64)
         out = np.zeros(self.units)
         for rows in _chunks(self.units, max(1, MAX_BLOCK // self.units)):  # (B, U) adjacency at once
-            delta = self.positions[rows, None, :] - self.positions[None, :, :]
-            near = np.sqrt((delta ** 2).sum(-1)) <= _ADJACENT[self.topology]
+            near = self.adjacent(np.arange(rows.start, rows.stop)[:, None], np.arange(self.units)[None, :])
             near[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = False
             i, j = np.nonzero(near)
             d = np.empty(len(i))
