@@ -155,10 +155,12 @@ def _build_infinite(where: str):
     ("loss", r"^loss became inf at step 3; the last good checkpoint is .*ckpt-2"),
     ("weights", r"^weights became NaN or infinite by step 4 \(\S*dense\S*/kernel\); nothing was saved"),
 ], ids=["loss", "weights"])
-def test_inf_stops_training_like_nan(tmp_path, where, message):
-    """+inf, not only NaN: an infinite loss stops at that step; infinite weights are never saved."""
+@pytest.mark.parametrize("per_call", [1, 10], ids=["one-step-calls", "looped-calls"])
+def test_inf_stops_training_like_nan(tmp_path, where, message, per_call):
+    """+inf, not only NaN: an infinite loss stops at that step; infinite weights are never
+    saved. Both kinds of trainer call: one step each (checked in Python) and several in a loop."""
     recipe = Recipe("infinite", "inf late", ToyConfig, {"default": ToyConfig()}, lambda config: _build_infinite(where))
-    config = ToyConfig(epochs=1, steps_per_epoch=10, batch_size=4, checkpoint_every=2)
+    config = ToyConfig(epochs=1, steps_per_epoch=10, batch_size=4, checkpoint_every=2, steps_per_call=per_call)
     with pytest.raises(Diverged, match=message):
         train(recipe, config, tmp_path / "run", strategy="one_device", verbose=False)
     latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))

@@ -131,11 +131,11 @@ def _loop_seconds_per_step(strategy, model, iterator, config, steps: int) -> flo
     per_call = trainer_steps_per_call(config)
     run = make_steps_function(strategy, model.train_step, jit_compile=config.xla == "on", loop=per_call > 1)
     count = tf.constant(per_call)
-    tf.nest.map_structure(lambda t: t.numpy(), run(iterator, count))  # trace, warm up
+    run(iterator, count)  # trace, warm up (a call returns numbers: it waits for its steps)
     times = []
     for _ in range(max(3, steps // per_call)):
         start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), run(iterator, count))
+        run(iterator, count)
         times.append((time.perf_counter() - start) / per_call)
     return statistics.median(times)
 

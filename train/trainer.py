@@ -159,6 +159,10 @@ def _number(value) -> float:
     return float(value.numpy() if hasattr(value, "numpy") else value)
 
 
+def _floats(values: dict) -> dict[str, float]:
+    return {name: _number(value) for name, value in values.items()}
+
+
 def check_run_dir(run_dir: Path, recipe: Recipe, config: TrainConfig) -> None:
     """Raise a ConfigError unless `run_dir` is new or holds a run of this recipe and config."""
     saved = read_run(run_dir, recipe.name)
@@ -242,10 +246,10 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn, jit_compile: 
     """`steps(iterator, count) -> (outputs, sums, examples, first_bad, its outputs)`: `count`
     (>= 1) training steps, each `step_fn` on every replica's part of the iterator's next batch,
     in one traced call (a `tf.while_loop`, as Keras' `steps_per_execution`): one Python round
-    trip instead of `count`. Returns the last step's outputs (float32, summed over replicas, as
-    `make_step_function`), each output's sum over the steps weighted by batch size, the
-    examples of all the steps, the index of the first step with a NaN or infinite output (-1:
-    none) and that step's outputs. With `jit_compile`, `step_fn` is compiled by XLA. With
+    trip instead of `count`. Returns Python numbers (so a call waits for its steps): the last
+    step's outputs (summed over replicas, as `make_step_function`), each output's sum over the
+    steps weighted by batch size, the examples of all the steps, the index of the first step
+    with a NaN or infinite output (-1: none) and that step's outputs ({} when none). With `jit_compile`, `step_fn` is compiled by XLA. With
     `loop=False` (calls of one step: `--steps-per-call 1` or `--log-every 1`) every call runs
     one step (`count` is 1), traced without the `tf.while_loop` and with its batch fetched in
     Python: both made the text models' steps slower (docs/speed.md), and tracing the loop cost
@@ -265,12 +269,19 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn, jit_compile: 
             tf.where(finite(outputs), -1, 0), outputs
 
     if not loop:  # the batch fetched in Python and the step traced alone, as make_step_function:
-        # fetching it inside the traced call measured 15% slower (the Transformer's step)
+        # fetching it inside the traced call measured 15% slower (the Transformer's step); the
+        # sums and the finiteness check made in Python: 50 graph ops fewer to trace
         @tf.function(autograph=False)
         def single(batch):
-            return first(*summed(batch))
+            return summed(batch)
 
-        return lambda iterator, count: single(next(iterator))
+        def call_one(iterator, count):
+            outputs, examples = single(next(iterator))
+            outputs, examples = _floats(outputs), _number(examples)
+            bad = -1 if all(math.isfinite(value) for value in outputs.values()) else 0
+            return outputs, {name: value * examples for name, value in outputs.items()}, examples, bad, outputs
+
+        return call_one
 
     @tf.function(autograph=False)  # traced once, called twice below: before the loop and in its body
     def one_step(iterator):
@@ -291,7 +302,12 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn, jit_compile: 
             lambda i, *_: i < count, body, (tf.constant(1), outputs, sums, examples, bad, outputs))
         return outputs, sums, examples, bad, bad_outputs
 
-    return steps
+    def call(iterator, count):
+        outputs, sums, examples, bad, bad_outputs = steps(iterator, count)
+        bad = int(bad)
+        return _floats(outputs), _floats(sums), _number(examples), bad, _floats(bad_outputs) if bad >= 0 else {}
+
+    return call
 
 
 def distribute(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
@@ -321,17 +337,16 @@ class MeanLogs:
 
     def add(self, outputs: dict, examples) -> dict[str, float]:
         """Add one step; return its logs (tracker values are filled in by `read`)."""
-        examples = _number(examples)
-        logs = {name: _number(value) for name, value in outputs.items()}
+        examples, logs = _number(examples), _floats(outputs)
         return self.add_sums(logs, {name: value * examples for name, value in logs.items()}, examples)
 
-    def add_sums(self, last: dict, sums: dict, examples) -> dict[str, float]:
+    def add_sums(self, last: dict[str, float], sums: dict[str, float], examples: float) -> dict[str, float]:
         """Add several steps (`make_steps_function`'s outputs): each value's sum weighted by
         batch size and their examples; return the last step's logs."""
         for name, total in sums.items():
-            self.sums[name] = self.sums.get(name, 0.0) + _number(total)
-        self.examples += _number(examples)
-        return {name: _number(value) for name, value in last.items()}
+            self.sums[name] = self.sums.get(name, 0.0) + total
+        self.examples += examples
+        return dict(last)
 
     def read(self, logs: dict[str, float] | None = None) -> dict[str, float]:
         """`logs` (default: the weighted means so far) with tracker results put in, across replicas."""
@@ -683,9 +698,8 @@ class _Loop:
             self.step.assign_add(count)
             step += count
             logs = means.add_sums(last, sums, examples)
-            if int(bad) >= 0:  # the first step with a NaN or infinite value, named
-                self.check_finite({name: _number(value) for name, value in bad_outputs.items()},
-                                  step - count + int(bad) + 1)
+            if bad >= 0:  # the first step with a NaN or infinite value, named
+                self.check_finite(bad_outputs, step - count + bad + 1)
             if step % config.log_every == 0:
                 logs = means.read(logs)
                 self.write_scalars("train", logs, step)
