@@ -1,5 +1,6 @@
 """idx files, text tables, and `load_images` over every kind of source."""
 
+import codecs
 import gzip
 import struct
 import warnings
@@ -12,7 +13,7 @@ from PIL import Image
 from zoo.cli.predict import _lines
 from zoo.data import (encode_labels, load_images, read_idx, read_mnist, read_numeric_table,
                       read_text_table, tfds_dataset)
-from zoo.data.text import decode_text, load_unlabelled_texts
+from zoo.data.text import REPLACED, decode_text, load_unlabelled_texts
 from zoo.errors import UserError
 
 # ----------------------------------------------------------------------------- idx files
@@ -198,12 +199,69 @@ def test_decode_text_reads_chinese_as_editors_save_it(encoding, read_as):
     assert decode_text(text.encode(encoding)) == (text, read_as)
 
 
-@pytest.mark.parametrize("text, encoding", [
-    ("繁體中文的評論，東西很好", "big5"), ("日本語のテキストです。ありがとう", "shift_jis"),
-    ("café crème naïve élève à Noël", "cp1252")])
-def test_decode_text_does_not_take_other_encodings_for_gbk(text, encoding):
-    decoded, read_as = decode_text(text.encode(encoding))  # second bytes below A1: not GB2312's
-    assert read_as == "utf-8 (invalid bytes replaced)" and "\ufffd" in decoded
+# Reviews as users save them: each language in the code page Excel writes on its Windows.
+JA = "商品はとても使いやすくて、値段も手頃でした。\n届いた箱が壊れていて、部品が一つ足りません。\nデザインがかわいい！\n"
+KO = "이 제품은 정말 사용하기 편하고 가격도 적당했어요.\n배송된 상자가 찌그러져 있었습니다.\n디자인이 예뻐요!\n"
+TW = "這個商品非常好用，價格也很合理。\n收到的盒子壞了，裡面的零件少了一個。\n設計很可愛！\n"
+FR = "Très pratique, le prix était raisonnable.\nLa boîte était abîmée ; déçu.\nQualité médiocre à 25 €.\n"
+DE = "Sehr praktisch, der Preis war angemessen.\nDie Größe war zu klein, ich schicke es zurück.\n"
+RU = "Этот товар очень удобный и недорогой.\nКоробка была повреждена - очень разочарован.\n"
+EL = "Αυτό το προϊόν είναι πολύ πρακτικό.\nΤο κουτί ήταν χαλασμένο.\n"
+
+
+@pytest.mark.parametrize("text, encoding, read_as", [
+    (JA, "cp932", "cp932"), (JA, "shift_jis", "cp932"), (JA, "euc_jp", "euc_jp"), (KO, "cp949", "cp949"),
+    (KO, "euc_kr", "cp949"), (TW, "cp950", "cp950"), (TW, "big5", "cp950"), (FR, "cp1252", "cp1252"),
+    (FR.replace("€", "EUR"), "latin-1", "cp1252"), (DE, "cp1252", "cp1252")])
+def test_decode_text_reads_the_code_pages_excel_saves_in(text, encoding, read_as):
+    assert decode_text(text.encode(encoding)) == (text, read_as)
+
+
+@pytest.mark.parametrize("text, encoding", [(RU, "cp1251"), (RU, "koi8-r"), (EL, "cp1253")])
+def test_decode_text_marks_encodings_it_does_not_recognise(text, encoding):
+    """Cyrillic and Greek code pages: UTF-8 with U+FFFD (encode_texts warns; --encoding reads them)."""
+    decoded, read_as = decode_text(text.encode(encoding))
+    assert read_as == REPLACED and "\ufffd" in decoded
+    assert decode_text(text.encode(encoding), encoding) == (text, encoding)
+
+
+def test_decode_text_keeps_a_utf8_file_with_a_bad_byte_utf8():
+    """One stray byte in a UTF-8 file costs one character: the file is not read as Windows-1252
+    (mojibake) or another code page."""
+    for text in (ZH * 3, FR * 3):
+        decoded, read_as = decode_text(text[:7].encode("utf-8") + b"\xff" + text[7:].encode("utf-8"))
+        assert read_as == REPLACED and decoded == text[:7] + "\ufffd" + text[7:]
+
+
+def test_decode_text_reads_short_gbk_reviews_as_gbk():
+    """Two short Chinese reviews at a time, in GBK, are never taken for Korean, Japanese or Big5
+    (GBK bytes decode as CP949 and CP950 too)."""
+    reviews = ["很好", "不错，推荐", "质量很差", "物流太慢了", "满意", "还可以吧", "非常好用，价格便宜", "一般般",
+               "客服态度很好", "不值这个价", "包装破了", "好评！", "下次还来买", "味道不错", "颜色和图片不一样"]
+    for first in reviews:
+        for second in reviews:
+            text = f"{first}\n{second}\n"
+            assert decode_text(text.encode("gbk")) == (text, "gb18030"), text
+
+
+def test_explicit_encoding_reads_tables_and_names_bad_bytes(tmp_path):
+    path = tmp_path / "ru.csv"
+    path.write_bytes(("text,label\n" + RU.replace("\n", ",1\n")).encode("koi8-r"))
+    texts, labels = read_text_table(path, encoding="koi8-r")
+    assert texts == RU.splitlines() and labels == ["1", "1"]
+    assert load_unlabelled_texts(str(path), encoding="koi8-r") == RU.splitlines()
+    with pytest.raises(UserError, match=r"unknown encoding 'koi9'.*Python codec name"):
+        read_text_table(path, encoding="koi9")
+    with pytest.raises(UserError, match=r"ru.csv is not utf-8: bytes .* at offset 11 are invalid"):
+        read_text_table(path, encoding="utf-8")
+    assert decode_text(codecs.BOM_UTF8 + b"text,label", "utf-8") == ("text,label", "utf-8")  # no U+FEFF
+    lines = tmp_path / "lines.txt"  # python -m zoo predict / explain --file F [--encoding E]
+    lines.write_bytes(RU.encode("koi8-r"))
+    assert _lines(str(lines), "koi8-r") == RU.splitlines()
+    with pytest.raises(UserError, match=r"encoding was not recognised.*pass --encoding"):
+        _lines(str(lines))
+    with pytest.raises(UserError, match=r"unknown encoding 'koi9'"):
+        _lines(str(lines), "koi9")
 
 
 def test_read_text_table_gbk_and_excel_unicode_text(tmp_path, capsys):

@@ -306,7 +306,7 @@ def test_empty_text_exits_2_without_traceback(models, tmp_path):
 
 def test_image_models_and_embed_go_to_their_modules(models, other_models, tmp_path, capsys, monkeypatch):
     """The agreed signatures: explain_images(model, paths, out, seed=, steps=, methods=, samples=,
-    segmentation=) and embed(model, data, out, seed=, limit=), reached for models their can_* accepts."""
+    segmentation=) and embed(model, data, out, seed=, limit=, encoding=), reached for models their can_* accepts."""
     calls = []
     image = types.ModuleType("zoo.explain.image")
     image.can_explain = lambda model: isinstance(model, SOM)
@@ -315,17 +315,17 @@ def test_image_models_and_embed_go_to_their_modules(models, other_models, tmp_pa
         "kind": "classifier", "outputs": {}, "images": []}
     embed = types.ModuleType("zoo.explain.embed")
     embed.can_embed = lambda model: isinstance(model, SOM)
-    embed.embed = lambda model, data, out, seed, limit: calls.append(
-        ("embed", type(model).__name__, data, out, seed, limit)) or {"kind": "classifier", "outputs": {}}
+    embed.embed = lambda model, data, out, seed, limit, encoding: calls.append(
+        ("embed", type(model).__name__, data, out, seed, limit, encoding)) or {"kind": "classifier", "outputs": {}}
     monkeypatch.setitem(sys.modules, "zoo.explain.image", image)
     monkeypatch.setitem(sys.modules, "zoo.explain.embed", embed)
     assert explain(capsys, other_models["som"], "a.png", "b.png", "-o", tmp_path / "o.html", "--steps", 7,
                    "--seed", 2, "--method", "ig,occlusion")[0] == 0
     assert explain(capsys, other_models["som"], "--embed", "", "-o", tmp_path / "e", "--limit", 30, "--json")[0] == 0
     assert calls == [("image", "SOM", ["a.png", "b.png"], tmp_path / "o", 2, 7, ["ig", "occlusion"], 5000, "auto"),
-                     ("embed", "SOM", "", tmp_path / "e", 0, 30)]
+                     ("embed", "SOM", "", tmp_path / "e", 0, 30, "auto")]
     assert explain(capsys, other_models["rbf"], "a.png", "-o", tmp_path / "o")[0] == 2
     embed.can_embed = lambda model: True  # a text model's embedding report prints as one line too
-    embed.embed = lambda model, data, out, seed, limit: {"kind": "text", "outputs": {"png": f"{out}.png"}}
+    embed.embed = lambda model, data, out, seed, limit, encoding: {"kind": "text", "outputs": {"png": f"{out}.png"}}
     code, out, _ = explain(capsys, models["lstm"][1], "--embed", "assets:x", "-o", tmp_path / "t")
     assert code == 0 and out == f"wrote {tmp_path / 't.png'}\n"

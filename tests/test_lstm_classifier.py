@@ -256,8 +256,15 @@ def test_unseen_validation_labels_dropped_and_non_utf8_read(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert val_texts == ["a", "b"] and val_ids.tolist() == [0, 1]
     assert "2 validation text(s) have labels the training data lacks ('7', '9'): dropped" in out
-    assert "\ufffd" in texts[0] and "10 of 12 texts hold bytes that are neither UTF-8 nor GB18030" in err
-    assert "iconv" in err
+    assert texts[0].startswith("caf\xe9 ") and f"{train} is not UTF-8: read as CP1252" in out and not err
+    russian = write(tmp_path / "ru.csv", "text,label\n" + "".join(f"отлично {i},{i % 2}\n" for i in range(10)),
+                    encoding="koi8-r")  # not recognised: read with U+FFFD, a warning names the fix
+    (texts, _), _, _ = encode(Config(data=russian, val_data=val))
+    err = capsys.readouterr().err
+    assert "\ufffd" in texts[0] and "10 of 12 texts hold bytes that are not UTF-8" in err
+    assert "--encoding cp1251" in err and "iconv" in err
+    (texts, _), _, _ = encode(Config(data=russian, val_data=val, encoding="koi8-r"))
+    assert texts[0].startswith("отлично ") and not capsys.readouterr().err
 
 
 def test_tfds_sources_with_mock_data():

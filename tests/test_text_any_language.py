@@ -94,6 +94,11 @@ def test_predict_cli_on_a_chinese_model(tmp_path):
     prediction = json.loads(result.stdout)["predictions"][0]
     assert prediction["input"] == "菜很好吃，送餐也很快" and set(prediction["probabilities"]) == {"差评", "好评"}
     assert {w for w, _ in prediction["attention"]} <= set("菜很好吃送餐也快") and len(prediction["attention"]) == 5
+    lines = tmp_path / "big5.txt"  # a Taiwanese user's file, saved in Big5: found, and read as such
+    lines.write_bytes("菜很好吃，送餐也很快\n服務很好\n".encode("big5"))
+    result = run_here(["zoo", "predict", str(tmp_path / "zh.keras"), "--file", str(lines), "--json"])
+    assert result.returncode == 0, result.stderr
+    assert [p["input"] for p in json.loads(result.stdout)["predictions"]] == ["菜很好吃，送餐也很快", "服務很好"]
 
 
 class Fixed:

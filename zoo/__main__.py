@@ -55,6 +55,9 @@ from collections.abc import Iterable
 from zoo.errors import ArgumentParser, UserError
 
 USAGE_ERROR = 2
+ENCODING_HELP = ("text files' encoding: a Python codec such as gbk, big5, shift_jis, cp1251 or koi8-r "
+                 "(default auto: UTF-8/16/32, or the code page Excel saves in on a Chinese, Japanese, "
+                 "Korean or Western European Windows, detected)")
 
 
 def _model_argument(parser: argparse.ArgumentParser, metavar: str = "MODEL") -> None:
@@ -88,6 +91,7 @@ def _add_eval(commands) -> None:
     ev.add_argument("--label-column", metavar="C", help="classifiers on a CSV: the label column, a "
                     "header name or 0-based index (default: text tables a column named label/class/..., "
                     "else column 0; numeric tables the last column)")
+    ev.add_argument("--encoding", default="auto", metavar="E", help="text classifiers: the --data " + ENCODING_HELP)
     ev.add_argument("--scale", type=int, help="evaluation scale (default and only choice: the model's)")
     ev.add_argument("--lr-data", help="SR: real low-resolution images matching --data by file name "
                     "(0001.png or DIV2K's 0001x4.png) or, for .npy/.npz, by index; default: bicubic of --data")
@@ -136,6 +140,7 @@ def _add_predict(commands) -> None:
                     "image files for an image classifier (put -- before inputs that start with -)")
     pr.add_argument("--file", metavar="F", help="more inputs: one text (or image path) per line, or "
                     "a .npy / CSV of samples")
+    pr.add_argument("--encoding", default="auto", metavar="E", help="--file of texts: " + ENCODING_HELP)
     pr.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
 
 
@@ -151,6 +156,7 @@ def _add_explain(commands) -> None:
     ex.add_argument("-o", "--output", required=True, metavar="OUT",
                     help="path stem: writes OUT.html and OUT.png (a .html or .png suffix is dropped)")
     ex.add_argument("--file", metavar="F", help="more texts, one per line (text classifiers)")
+    ex.add_argument("--encoding", default="auto", metavar="E", help="--file and --embed text files: " + ENCODING_HELP)
     ex.add_argument("--method", metavar="M[,M...]", help="explainers to run; texts: attention, lime, ig, shap; "
                     "images: ig, occlusion, attention, lime, shap (default: texts attention, lime, ig; images "
                     "ig, occlusion, attention)")

@@ -13,6 +13,7 @@ untouched score. Not a recipe (the registry skips `_` modules); no TensorFlow at
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -21,6 +22,15 @@ from train.config import TrainConfig
 
 SPLIT_SEED = 0  # the validation split never changes with --seed: runs stay comparable
 SELECT_SEED = 1  # the selection slice of the training texts: fixed too
+ENCODINGS = "auto or a Python codec name (utf-8, gbk, big5, shift_jis, euc-kr, cp1251, koi8-r, latin-1...)"
+
+
+def is_encoding(name: str) -> bool:
+    """Whether `--encoding` NAME is "auto" or a codec Python knows."""
+    try:
+        return name == "auto" or bool(codecs.lookup(name))
+    except LookupError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class TextConfig(TrainConfig):
     val_fraction: float = 0.2  # share of each class of --data held out for validation (fixed seed)
     text_column: str = ""  # name or 0-based index; "": a column named text/review/..., else all but the label joined
     label_column: str = ""  # name or 0-based index; "": a column named label/class/..., else column 0
+    encoding: str = "auto"  # of the data files: a Python codec (gbk, big5, shift_jis, cp1251, koi8-r...); auto: UTF-8/16/32 or the code page Excel saves in on a Chinese, Japanese, Korean or Western European Windows, detected
     limit: int = 0  # at most this many texts per source (first ones); 0: all
     labels: int = 0  # learn from only this many labelled training texts (a fixed stratified sample, the selection slice included); 0: all
     max_tokens: int = 10000  # vocabulary size (padding and out-of-vocabulary included)
@@ -60,6 +71,7 @@ class TextConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require("val_fraction", 0 < self.val_fraction < 1, "between 0 and 1")
+        self.require("encoding", is_encoding(self.encoding), ENCODINGS)
         self.require("limit", self.limit >= 0, "0 or more")
         self.require("labels", self.labels == 0 or self.labels >= 2, "0 (all) or at least 2")
         self.require("max_tokens", self.max_tokens >= 3, "at least 3")
@@ -85,7 +97,7 @@ def encode(config: TextConfig, name: str = "lstm_classifier"):
     from zoo.data.text import encode_texts, train_and_validation_texts
 
     parts = train_and_validation_texts(config.data, config.val_data, config.val_fraction, config.text_column,
-                                       config.label_column, config.limit, SPLIT_SEED)
+                                       config.label_column, config.limit, SPLIT_SEED, config.encoding)
     return encode_texts(*parts, name=name)
 
 

@@ -25,6 +25,7 @@ from typing import Literal
 
 from train.config import TrainConfig
 from train.recipes import Recipe
+from train.recipes._text import ENCODINGS, is_encoding
 
 SPLIT_SEED = 2  # the held-out share of the pre-training texts; fixed, so runs stay comparable
 
@@ -39,6 +40,7 @@ class Config(TrainConfig):
     data: str = "assets:text/ag_news/test.csv"  # unlabelled texts: a text file (one per line), CSV/TSV, tfds:NAME
     text_column: str = ""  # tables: name or 0-based index; "": a column named text/review/..., else all columns
     label_column: str = ""  # only for --skip-validation on a labelled table: its label column ("": found by name)
+    encoding: str = "auto"  # of the data file: as transformer_classifier's --encoding
     skip_validation: bool = True  # a labelled table: leave out what transformer_classifier's --val-fraction split validates on
     val_fraction: float = 0.2  # that split's share (transformer_classifier's --val-fraction)
     holdout: float = 0.05  # share of the pre-training texts held out to score masked-token accuracy each epoch
@@ -63,6 +65,7 @@ class Config(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require("val_fraction", 0 < self.val_fraction < 1, "between 0 and 1")
+        self.require("encoding", is_encoding(self.encoding), ENCODINGS)
         self.require("holdout", 0 <= self.holdout < 1, "in [0, 1)")
         self.require("limit", self.limit >= 0, "0 or more")
         self.require("max_tokens", self.max_tokens >= 4, "at least 4")
@@ -96,14 +99,14 @@ def pretraining_texts(config: Config, name: str = "transformer_pretrain") -> lis
         try:
             (train, _), (validation, _) = train_and_validation_texts(
                 config.data, "", config.val_fraction, config.text_column, config.label_column, config.limit,
-                CLASSIFIER_SPLIT_SEED)
+                CLASSIFIER_SPLIT_SEED, config.encoding)
         except UserError as error:
             print(f"{name}: --data has no labels to split by ({error}); reading all its texts")
         else:
             print(f"{name}: {len(validation)} texts left out: transformer_classifier validates on them "
                   f"(--val-fraction {config.val_fraction}; --skip-validation false reads them too)")
             return train
-    return load_unlabelled_texts(config.data, config.text_column, config.limit)
+    return load_unlabelled_texts(config.data, config.text_column, config.limit, config.encoding)
 
 
 def build(config: Config):

@@ -222,7 +222,8 @@ def _run_text(model: Any, args: argparse.Namespace) -> dict:
     if Path(resolve_source(args.data)).is_dir():
         raise UserError(f"--data {args.data} is a folder: a text classifier reads a CSV/TSV file of "
                         "labelled texts or tfds:NAME")
-    texts, labels = load_labelled_texts(args.data, "test", args.text_column, args.label_column, _limit(args) or 0)
+    texts, labels = load_labelled_texts(args.data, "test", args.text_column, args.label_column, _limit(args) or 0,
+                                        args.encoding)
     return _classify(model, texts, labels, lambda chunk: model.predict_proba(chunk)[0], args.data)
 
 

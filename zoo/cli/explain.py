@@ -68,7 +68,7 @@ def _methods(args: argparse.Namespace) -> list[str] | None:
 def _texts(args: argparse.Namespace) -> list[str]:
     from zoo.cli.predict import _lines  # the same --file reading as `zoo predict`
 
-    texts = list(args.inputs) + (_lines(args.file) if args.file is not None else [])
+    texts = list(args.inputs) + (_lines(args.file, args.encoding) if args.file is not None else [])
     if not texts:
         raise UserError("nothing to explain: pass TEXT arguments or --file F (one text per line)")
     return texts
@@ -124,7 +124,7 @@ def _embed(args: argparse.Namespace, out: Path) -> dict:
     model = load_for(args.model, EMBED)
     from zoo.explain.embed import embed
 
-    report = embed(model, args.embed, out, seed=args.seed, limit=args.limit)
+    report = embed(model, args.embed, out, seed=args.seed, limit=args.limit, encoding=args.encoding)
     return {**report, "model": args.model, "model_class": type(model).__name__}
 
 

@@ -22,19 +22,21 @@ from zoo.cli.common import USES, dump_json, has_methods, load_for, say
 from zoo.errors import UserError
 
 
-def _lines(path: str) -> list[str]:
-    """The non-blank lines of a text file (UTF-8, GBK or another encoding `decode_text` reads)."""
-    from zoo.data.text import REPLACED, decode_text
+def _lines(path: str, encoding: str = "auto") -> list[str]:
+    """The non-blank lines of a text file in `encoding` ("auto": UTF-8, GBK or another encoding
+    `decode_text` recognises)."""
+    from zoo.data.text import REPLACED, decode_file
 
     try:
-        text, encoding = decode_text(Path(path).read_bytes())
+        text, used = decode_file(path, encoding)
     except FileNotFoundError:
         raise UserError(f"--file {path} does not exist") from None
     except OSError as error:
         raise UserError(f"cannot read --file {path}: {error.strerror or error}") from None
-    if encoding == REPLACED:
-        raise UserError(f"cannot read --file {path} as text: it is neither UTF-8 (or UTF-16/32 with a byte-order "
-                        "mark) nor GBK: pass a text file, saved as UTF-8")
+    if used == REPLACED:
+        raise UserError(f"cannot read --file {path} as text: its encoding was not recognised (not UTF-8, "
+                        "UTF-16/32 with a byte-order mark, GBK, Big5, Shift_JIS, EUC-KR or Windows-1252): "
+                        "pass --encoding (e.g. cp1251), or save it as UTF-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
@@ -91,10 +93,10 @@ def _images(model: Any, paths: list[str]) -> np.ndarray:
 def _predict(model: Any, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     """Run the model's predict method on every input; results and how each input is shown."""
     if has_methods(model, "predict_images"):  # image classifiers: TEXT arguments are image files
-        paths = list(args.texts) + (_lines(args.file) if args.file is not None else [])
+        paths = list(args.texts) + (_lines(args.file, args.encoding) if args.file is not None else [])
         return list(model.predict_images(_images(model, paths))), paths
     if has_methods(model, "predict_texts"):
-        texts = list(args.texts) + (_lines(args.file) if args.file is not None else [])
+        texts = list(args.texts) + (_lines(args.file, args.encoding) if args.file is not None else [])
         if not texts:
             raise UserError("nothing to predict: pass TEXT arguments or --file F (one text per line)")
         return list(model.predict_texts(texts)), texts

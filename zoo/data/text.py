@@ -1,11 +1,13 @@
 """Delimited text files: labelled text tables (CSV/TSV) and numeric tables; labelled texts from
 a file, `assets:NAME` or `tfds:NAME`, split and encoded for a classifier.
 
-Files are decoded by `decode_text`: UTF-8, UTF-16 or UTF-32 with a byte-order mark (Excel's
-"Unicode text"), UTF-8, else GB18030 (GBK, GB2312: Chinese files saved on Windows) when the
-bytes read as that; otherwise as UTF-8 with U+FFFD (the replacement character) for bytes that
-are not valid UTF-8 instead of failing, so a stray Latin-1 byte costs one character, not the
-file (and `encode_texts` warns when many texts hold such characters). The delimiter is a tab
+Files are decoded in the encoding given (`encoding=`, `--encoding`), else by `decode_text`:
+UTF-8, UTF-16 or UTF-32 with a byte-order mark (Excel's "Unicode text"), UTF-8, else the code
+page Excel saves CSV files in on a Japanese, Korean, Chinese or Western European Windows
+(CP932, EUC-JP, CP949, GB18030, CP950, CP1252) when the bytes read as that language's text;
+otherwise as UTF-8 with U+FFFD (the replacement character) for bytes that are not valid UTF-8
+instead of failing, so a stray byte costs one character, not the file (and `encode_texts`
+warns when many texts hold such characters). The delimiter is a tab
 for `.tsv` files, else sniffed among comma, tab, semicolon and `|` (comma when unsure).
 """
 
@@ -34,27 +36,114 @@ Rows = list[tuple[int, list[str]]]  # (line number, fields)
 # Byte-order marks and their codecs (UTF-32 LE's starts with UTF-16 LE's: it is tried first).
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-# One GB18030 character of two or four bytes (ASCII bytes stand alone), and one of GB2312's,
-# which hold the Chinese text of GBK files: both bytes in A1-FE.
-_GB_CHARACTER = re.compile(rb"[\x81-\xfe](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\x7e\x80-\xfe])")
-_GB2312 = re.compile(rb"[\xa1-\xf7][\xa1-\xfe]")
-GB_SHARE = 0.9  # of a file's first non-ASCII characters that must be GB2312's to read it as GB18030
+# Double-byte characters of GB18030 and Big5 (ASCII bytes stand alone; GB18030's four-byte
+# characters read as two pairs), with the ranges that hold the everyday text of each captured:
+# GB2312's (both bytes A1-FE), Big5's symbols and level-1 (frequent) characters (A140-C67E).
+_OTHER_PAIR = rb"|[\x81-\xfe][\x30-\x39\x40-\x7e\x80-\xfe]"
+_GB2312_PAIRS = re.compile(rb"([\xa1-\xf7][\xa1-\xfe])" + _OTHER_PAIR)
+_BIG5_PAIRS = re.compile(rb"([\xa1-\xc5][\x40-\x7e\xa1-\xfe]|\xc6[\x40-\x7e])" + _OTHER_PAIR)
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_ASCII = bytes(range(128))
+_KANA = re.compile("[\u3041-\u30ff]")  # full-width hiragana and katakana
+_JAPANESE = re.compile("[\u3000-\u30ff\u4e00-\u9fff\uff01-\uff9f]")  # and CJK punctuation, kanji, forms
+_HANGUL = re.compile("[\uac00-\ud7a3]")  # precomposed Hangul syllables
+_SPACED_HANGUL = re.compile("[\uac00-\ud7a3] [\uac00-\ud7a3]")  # the end and start of two words
+_LATIN1_TEXT = re.compile("[\u00a0-\u00ff\u2013\u2014\u2018-\u201e\u2022\u2026\u20ac\u2122]")
+_NON_ASCII = re.compile("[^\x00-\x7f]+")
+_ACCENTED = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e]")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+LEGACY_SHARE = 0.9  # of a file's first non-ASCII characters that must look like a code page's text
+SAMPLE = 1 << 20  # bytes (characters) of a file that the code page tests look at
 REPLACED = "utf-8 (invalid bytes replaced)"  # decode_text's encoding for bytes it could not read
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
+def _share(pattern: re.Pattern, text: str) -> float:
+    """The share of the non-ASCII characters of `text[:SAMPLE]` that `pattern` (one character) matches."""
+    chars = "".join(_NON_ASCII.findall(text[:SAMPLE]))
+    return len(pattern.findall(chars)) / max(len(chars), 1)
+
+
+def _pair_share(pairs: re.Pattern, data: bytes) -> float:
+    """The share of the double-byte characters of `data[:SAMPLE]` that `pairs` captures."""
+    found = pairs.findall(data[:SAMPLE])
+    return sum(map(bool, found)) / max(len(found), 1)
+
+
+def _is_japanese(data: bytes, text: str) -> bool:
+    """Japanese as Windows writes it (CP932, Shift_JIS): kana, kanji and CJK punctuation, with
+    kana among them (GBK, Big5 or Korean bytes read as CP932 give half-width katakana)."""
+    return _share(_JAPANESE, text) >= LEGACY_SHARE and _share(_KANA, text) >= 0.1
+
+
+def _is_korean(data: bytes, text: str) -> bool:
+    """Korean as Windows writes it (CP949, a superset of EUC-KR): Hangul syllables in words
+    with spaces between them (GBK Chinese read as CP949 fails to decode, or gives Hangul mixed
+    with hanja and symbols; a few short Chinese reviews can give only Hangul, but unspaced)."""
+    sample = text[:SAMPLE]
+    return _share(_HANGUL, sample) >= LEGACY_SHARE and \
+        20 * len(_SPACED_HANGUL.findall(sample)) >= len(_HANGUL.findall(sample))
+
+
+def _is_simplified_chinese(data: bytes, text: str) -> bool:
+    return _pair_share(_GB2312_PAIRS, data) >= LEGACY_SHARE
+
+
+def _is_traditional_chinese(data: bytes, text: str) -> bool:
+    return _pair_share(_BIG5_PAIRS, data) >= LEGACY_SHARE
+
+
+def _is_western(data: bytes, text: str) -> bool:
+    """Windows-1252 (a superset of Latin-1: English, French, German, Spanish...): accented
+    letters and typographic punctuation among mostly ASCII letters (Cyrillic, Greek or CJK
+    bytes read as Windows-1252 give words of accented letters only)."""
+    sample = text[:SAMPLE]
+    accented = len(_ACCENTED.findall(sample))
+    return _share(_LATIN1_TEXT, sample) >= LEGACY_SHARE and \
+        accented <= 0.3 * (accented + len(_ASCII_LETTER.findall(sample)))
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether most non-ASCII bytes of `data[:SAMPLE]` form UTF-8 characters: a UTF-8 file with
+    a few bad bytes (cut short, or a line pasted from elsewhere), not a file in a code page."""
+    sample = data[:SAMPLE]
+    return sum(map(len, _UTF8_SEQUENCE.findall(sample))) >= 0.8 * len(sample.translate(None, _ASCII))
+
+
+# Code pages tried in order on bytes that are not UTF-8, each with a test that its text is what
+# the code page is used for (EUC-JP: Japanese on Unix). Japanese and Korean come first: their
+# bytes often decode as GB18030 too (EUC-JP's and Korean's always do); GBK text decodes as Big5
+# too, but its second bytes are A1-FE; Western text decodes in none of the double-byte ones (an
+# accented letter before a space is not a character there).
+_CODE_PAGES = (("cp932", _is_japanese), ("euc_jp", _is_japanese), ("cp949", _is_korean),
+               ("gb18030", _is_simplified_chinese), ("cp950", _is_traditional_chinese), ("cp1252", _is_western))
+
+
+def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     """`(text, encoding)` of a text file's bytes, whatever a user's editor saved.
 
-    In order: a byte-order mark's UTF-8, UTF-16 or UTF-32; UTF-8; GB18030 (a superset of GBK
-    and GB2312) when at least `GB_SHARE` of the first non-ASCII characters are GB2312's and
-    the whole file decodes (Big5, Shift_JIS or Windows-1252 bytes do not pass: their second
-    bytes are often below A1); else UTF-8 with U+FFFD for the invalid bytes, encoding
-    `REPLACED`.
+    In order: a byte-order mark's UTF-8, UTF-16 or UTF-32; UTF-8; then the Windows code page
+    that Excel saves CSV files in on a Japanese (CP932, Shift_JIS), Korean (CP949, EUC-KR),
+    Simplified Chinese (GB18030, a superset of GBK and GB2312), Traditional Chinese (CP950,
+    Big5) or Western European (CP1252, Latin-1) Windows, when the whole file decodes in it and
+    at least `LEGACY_SHARE` of its first non-ASCII characters are that language's everyday
+    text; else UTF-8 with U+FFFD for the invalid bytes, encoding `REPLACED`.
+
+    Args:
+        data: the file's bytes.
+        encoding: a Python codec name (`gbk`, `shift_jis`, `koi8-r`...) to decode with instead
+            of guessing; the bytes must be valid in it.
+
+    Raises:
+        LookupError: `encoding` is not a codec Python knows.
+        UnicodeDecodeError: the bytes are not valid in `encoding`.
 
     Example:
     >>> decode_text("评论".encode("gbk"))
     ('评论', 'gb18030')
     """
+    if encoding:  # UTF-8 named: a byte-order mark is not part of the text
+        codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        return data.decode(codec), encoding
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace"), encoding
@@ -62,29 +151,58 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    characters = _GB_CHARACTER.findall(data[:1 << 20])
-    if characters and sum(bool(_GB2312.fullmatch(c)) for c in characters) >= GB_SHARE * len(characters):
+    for encoding, is_its_text in () if _mostly_utf8(data) else _CODE_PAGES:
         try:
-            return data.decode("gb18030"), "gb18030"
+            text = data.decode(encoding)
         except UnicodeDecodeError:
-            pass
+            continue
+        if is_its_text(data, text):
+            return text, encoding
     return data.decode("utf-8", errors="replace"), REPLACED
 
 
-def read_text_file(path: Path) -> str:
-    """The text of a file (`decode_text`); a note on stdout when it is not UTF-8 or ASCII."""
-    text, encoding = decode_text(path.read_bytes())
-    if encoding not in ("utf-8", "utf-8-sig", REPLACED):
-        print(f"note: {path} is not UTF-8: read as {encoding.upper()}")
+def check_encoding(encoding: str | None) -> None:
+    """Raise UserError unless `encoding` is None, "" or "auto" (detect) or a codec Python knows."""
+    if encoding not in (None, "", "auto"):
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UserError(f"unknown encoding {encoding!r}: pass a Python codec name such as utf-8, gbk, "
+                            "big5, shift_jis, euc-kr, cp1251, koi8-r or latin-1 (or auto to detect it)") from None
+
+
+def decode_file(path: str | Path, encoding: str | None = None) -> tuple[str, str]:
+    """`(text, encoding)` of a file, in `encoding` (a codec name such as `gbk` or `koi8-r`) or,
+    when that is None, "" or "auto", as `decode_text` finds it.
+
+    Raises:
+        UserError: an unknown encoding, or bytes that are invalid in it.
+        OSError: the file cannot be read.
+    """
+    check_encoding(encoding)
+    data = Path(path).read_bytes()
+    try:
+        return decode_text(data, None if encoding in (None, "", "auto") else encoding)
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path} is not {encoding}: bytes {data[error.start:error.start + 4]!r} at offset "
+                        f"{error.start} are invalid in it. Pass the file's encoding, or auto") from None
+
+
+def read_text_file(path: Path, encoding: str | None = None) -> str:
+    """The text of a file (`decode_file`); a note on stdout when it was found not to be UTF-8."""
+    text, used = decode_file(path, encoding)
+    if used not in ("utf-8", "utf-8-sig", REPLACED, encoding):
+        print(f"note: {path} is not UTF-8: read as {used.upper()}")
     return text
 
 
-def read_rows(path: str | Path, delimiter: str | None = None) -> Rows:
+def read_rows(path: str | Path, delimiter: str | None = None, encoding: str | None = None) -> Rows:
     """The non-blank rows of a delimited text file with their 1-based line numbers.
 
     Args:
         path: the file (or `assets:NAME`).
         delimiter: the field separator; None: tab for `.tsv`, else sniffed.
+        encoding: the file's codec; None: detected (`read_text_file`).
 
     Returns:
         `(line number, fields)` for every row that is not blank.
@@ -95,7 +213,7 @@ def read_rows(path: str | Path, delimiter: str | None = None) -> Rows:
     path = Path(resolve_source(str(path)))
     if not path.is_file():
         raise UserError(f"table file {path} does not exist: pass a CSV or TSV file")
-    text = read_text_file(path)
+    text = read_text_file(path, encoding)
     if not text.strip():
         raise UserError(f"table file {path} is empty: pass a CSV or TSV file with rows")
     delimiter = delimiter or _guess_delimiter(path, text)
@@ -121,8 +239,8 @@ def _guess_delimiter(path: Path, text: str) -> str:
 
 
 def read_text_table(path: str | Path, text_column: int | str | None = None,
-                    label_column: int | str | None = None,
-                    delimiter: str | None = None) -> tuple[list[str], list[str]]:
+                    label_column: int | str | None = None, delimiter: str | None = None,
+                    encoding: str | None = None) -> tuple[list[str], list[str]]:
     """Texts and their labels from a CSV/TSV file, with or without a header row.
 
     The first row is a header when it holds a requested column name or a usual name
@@ -136,6 +254,7 @@ def read_text_table(path: str | Path, text_column: int | str | None = None,
         text_column: a header name, or a 0-based index (int or numeric string).
         label_column: likewise.
         delimiter: the field separator; None: tab for `.tsv`, else sniffed.
+        encoding: the file's codec (`gbk`, `koi8-r`...); None: detected (`decode_text`).
 
     Returns:
         `(texts, labels)`, one string each per row (labels stripped of spaces).
@@ -144,7 +263,7 @@ def read_text_table(path: str | Path, text_column: int | str | None = None,
         UserError: the file is missing or empty, has no data rows, a column does not exist
             (the message lists those that do), or a row has too few fields (named by line).
     """
-    rows = read_rows(path, delimiter)
+    rows = read_rows(path, delimiter, encoding)
     header = _header(rows[0][1], (text_column, label_column))
     data = rows[1:] if header else rows
     if not data:
@@ -326,8 +445,8 @@ def _column(value: int | str | None) -> int | str | None:
     return int(value) if value.strip().lstrip("-").isdigit() else value
 
 
-def _read_table(path: str, text_column, label_column, limit: int) -> Texts:
-    texts, labels = read_text_table(path, _column(text_column), _column(label_column))
+def _read_table(path: str, text_column, label_column, limit: int, encoding: str | None) -> Texts:
+    texts, labels = read_text_table(path, _column(text_column), _column(label_column), encoding=encoding)
     texts, labels = (texts[:limit], labels[:limit]) if limit else (texts, labels)
     return texts, named_by_classes_file(path, labels)
 
@@ -356,7 +475,8 @@ def _read_tfds(source: str, split: str, text_column, label_column, limit: int) -
 
 
 def load_labelled_texts(source: str, split: str = "train", text_column: int | str | None = None,
-                        label_column: int | str | None = None, limit: int = 0) -> Texts:
+                        label_column: int | str | None = None, limit: int = 0,
+                        encoding: str | None = None) -> Texts:
     """Texts and their label strings from a CSV/TSV file, `assets:NAME` or `tfds:NAME[/CONFIG]`.
 
     Args:
@@ -369,6 +489,7 @@ def load_labelled_texts(source: str, split: str = "train", text_column: int | st
             else a header name or TFDS feature.
         label_column: likewise.
         limit: at most this many texts (the first ones); 0: all.
+        encoding: a file's codec (`gbk`, `koi8-r`...); None or "auto": detected (`decode_text`).
 
     Returns:
         `(texts, labels)`: strings, one label per text.
@@ -381,12 +502,13 @@ def load_labelled_texts(source: str, split: str = "train", text_column: int | st
         raise UserError(f"limit must be 0 (all) or more, got {limit}")
     if source.startswith("tfds:"):
         return _read_tfds(source, split, text_column, label_column, limit)
-    return _read_table(source, text_column, label_column, limit)
+    return _read_table(source, text_column, label_column, limit, encoding)
 
 
 def train_and_validation_texts(data: str, val_data: str = "", val_fraction: float = 0.2,
                                text_column: int | str | None = None, label_column: int | str | None = None,
-                               limit: int = 0, split_seed: int = 0) -> tuple[Texts, Texts]:
+                               limit: int = 0, split_seed: int = 0, encoding: str | None = None
+                               ) -> tuple[Texts, Texts]:
     """The training and validation texts of a classifier, as `load_labelled_texts` reads them.
 
     Args:
@@ -398,12 +520,13 @@ def train_and_validation_texts(data: str, val_data: str = "", val_fraction: floa
         label_column: likewise.
         limit: at most this many texts per source (the first ones); 0: all.
         split_seed: seeds the held-out part of a file (fixed, so runs stay comparable).
+        encoding: the files' codec; None or "auto": detected (`decode_text`).
 
     Returns:
         `((train texts, labels), (validation texts, labels))` as strings.
     """
     def read(source: str, split: str) -> Texts:
-        return load_labelled_texts(source, split, text_column, label_column, limit)
+        return load_labelled_texts(source, split, text_column, label_column, limit, encoding)
 
     train = read(data, "train")
     if val_data:
@@ -421,7 +544,7 @@ def encode_texts(train: Texts, val: Texts, name: str = "zoo"
     """Label ids of both parts (`encode_labels`); validation texts with a label the training
     texts lack are dropped. Prints a note (prefixed `name: note:`) on what it dropped and on
     texts read with U+FFFD replacement characters; a warning on stderr when `REPLACED_SHARE`
-    of the texts or more hold them (a file in an encoding `decode_text` does not read).
+    of the texts or more hold them (a file in an encoding `decode_text` does not recognise).
 
     Args:
         train: `(texts, labels)` of training.
@@ -448,9 +571,10 @@ def encode_texts(train: Texts, val: Texts, name: str = "zoo"
     replaced = sum("\ufffd" in t for t in train_texts + val_texts)
     if replaced >= REPLACED_SHARE * (len(train_texts) + len(val_texts)):
         print(f"{name}: WARNING: {replaced} of {len(train_texts) + len(val_texts)} texts hold bytes that are "
-              "neither UTF-8 nor GB18030 (GBK), read as U+FFFD replacement characters. The file is "
-              "likely in another encoding (Big5, Shift_JIS, Windows-1252...): save it "
-              "as UTF-8, e.g. `iconv -f BIG5 -t UTF-8 FILE > FILE.utf8`", file=sys.stderr, flush=True)
+              "not UTF-8, read as U+FFFD replacement characters. The file is in an encoding that was not "
+              "recognised (Windows-1251 or KOI8-R for Russian, Windows-1256 for Arabic...): pass it "
+              "(--encoding cp1251), or save the file as UTF-8 (`iconv -f CP1251 -t UTF-8 FILE > "
+              "FILE.utf8`)", file=sys.stderr, flush=True)
     elif replaced:
         print(f"{name}: note: {replaced} text(s) hold bytes that are not UTF-8; they were read "
               "with U+FFFD replacement characters")
@@ -527,7 +651,8 @@ def _is_number(cell: str) -> bool:
 TABLE_SUFFIXES = (".csv", ".tsv")
 
 
-def load_unlabelled_texts(source: str, text_column: int | str | None = None, limit: int = 0) -> list[str]:
+def load_unlabelled_texts(source: str, text_column: int | str | None = None, limit: int = 0,
+                          encoding: str | None = None) -> list[str]:
     """Texts without labels, for pre-training: a plain text file (one text per line), a column
     of a CSV/TSV file, `assets:NAME` or the texts of `tfds:NAME[/CONFIG]`'s train split.
 
@@ -538,6 +663,7 @@ def load_unlabelled_texts(source: str, text_column: int | str | None = None, lim
             `tfds:NAME[/CONFIG]`.
         text_column: a header name or 0-based index (tables and TFDS); None or "": automatic.
         limit: at most this many texts (the first ones); 0: all.
+        encoding: a file's codec (`gbk`, `koi8-r`...); None or "auto": detected (`decode_text`).
 
     Returns:
         The texts, stripped, blank ones dropped.
@@ -551,7 +677,7 @@ def load_unlabelled_texts(source: str, text_column: int | str | None = None, lim
     if source.startswith("tfds:"):
         texts = _read_tfds(source, "train", column, None, limit)[0]
     elif Path(resolve_source(source)).suffix.lower() in TABLE_SUFFIXES:
-        rows = read_rows(source)
+        rows = read_rows(source, encoding=encoding)
         header = _header(rows[0][1], (column,))
         data, width = (rows[1:] if header else rows), len(rows[0][1])
         index = None if column is None else _index(source, header, width, column, "text")
@@ -564,7 +690,7 @@ def load_unlabelled_texts(source: str, text_column: int | str | None = None, lim
         if not path.is_file():
             raise UserError(f"text file {path} does not exist: pass a text file (one text per line), "
                             "a CSV/TSV file or tfds:NAME")
-        texts = read_text_file(path).splitlines()
+        texts = read_text_file(path, encoding).splitlines()
     texts = [t.strip() for t in texts if t.strip()]
     if not texts:
         raise UserError(f"{source} holds no text: pass a file with one text per line or a table with a text column")

@@ -92,8 +92,9 @@ def image_data(model: Any, data: str) -> tuple[np.ndarray, np.ndarray | None, li
     return images, labels, names
 
 
-def text_data(data: str, limit: int | None) -> tuple[list[str], list[str]]:
-    """`(texts, label names)` of the default AG News validation texts, a CSV/TSV file or tfds:NAME."""
+def text_data(data: str, limit: int | None, encoding: str | None = None) -> tuple[list[str], list[str]]:
+    """`(texts, label names)` of the default AG News validation texts, a CSV/TSV file (in
+    `encoding`; None: detected) or tfds:NAME."""
     from zoo.data.text import load_labelled_texts, train_and_validation_texts
 
     if not data:
@@ -105,7 +106,7 @@ def text_data(data: str, limit: int | None) -> tuple[list[str], list[str]]:
     path = resolve_source(data)
     if not Path(path).is_file():
         raise UserError(f"--embed {data} is not a file: pass a CSV/TSV file of labelled texts or tfds:NAME")
-    return load_labelled_texts(path)
+    return load_labelled_texts(path, encoding=encoding)
 
 
 def _ids(labels: list[str], order: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -118,10 +119,11 @@ def _ids(labels: list[str], order: list[str] | None = None) -> tuple[np.ndarray,
 
 # ----------------------------------------------------------------------------- vectors
 
-def represent(model: Any, kind: str, data: str, limit: int | None, seed: int) -> dict:
-    """`{"vectors", "ids", "names", "legend", "images"}` of up to `limit` examples of `data`."""
+def represent(model: Any, kind: str, data: str, limit: int | None, seed: int, encoding: str | None = None) -> dict:
+    """`{"vectors", "ids", "names", "legend", "images"}` of up to `limit` examples of `data`
+    (a text file in `encoding`; None: detected)."""
     if kind == "text":
-        texts, labels = text_data(data, limit)
+        texts, labels = text_data(data, limit, encoding)
         keep = subset(len(texts), limit, seed)
         texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
         ids, names = _ids(labels, list(getattr(model, "class_names", [])))
@@ -265,7 +267,8 @@ def write_projector(folder: Path, vectors: np.ndarray, labels: list[str], images
 
 # ----------------------------------------------------------------------------- entry point
 
-def embed(model: Any, data: str, out: Path, seed: int = 0, limit: int | None = 0) -> dict:
+def embed(model: Any, data: str, out: Path, seed: int = 0, limit: int | None = 0,
+          encoding: str | None = None) -> dict:
     """Plot `model`'s representation of `data` (PCA and t-SNE) and write a projector log.
 
     Args:
@@ -274,6 +277,7 @@ def embed(model: Any, data: str, out: Path, seed: int = 0, limit: int | None = 0
         out: the output path stem: writes OUT.png, OUT.html and the folder OUT_projector/.
         seed: seeds the subset of examples and t-SNE.
         limit: at most this many examples (0 or None: 2,000).
+        encoding: a text file's codec (`gbk`, `koi8-r`...); None: detected (`zoo.data.text.decode_text`).
 
     Returns:
         A JSON-able report: model, `kind` "embedding", `model_kind` (text, classifier, vae),
@@ -290,7 +294,7 @@ def embed(model: Any, data: str, out: Path, seed: int = 0, limit: int | None = 0
                         "image classifier, a text classifier or a VAE")
     html_path, png_path = output_paths(out)
     projector_path = png_path.with_name(png_path.name.removesuffix(".png") + "_projector")
-    got = represent(model, kind, data, limit, seed)
+    got = represent(model, kind, data, limit, seed, encoding)
     vectors = got["vectors"]
     if len(vectors) < 2:
         raise UserError(f"--embed needs at least 2 examples, {data or 'the default data'} gave {len(vectors)}")
