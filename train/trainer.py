@@ -249,11 +249,12 @@ def make_steps_function(strategy: tf.distribute.Strategy, step_fn, jit_compile: 
     trip instead of `count`. Returns Python numbers (so a call waits for its steps): the last
     step's outputs (summed over replicas, as `make_step_function`), each output's sum over the
     steps weighted by batch size, the examples of all the steps, the index of the first step
-    with a NaN or infinite output (-1: none) and that step's outputs ({} when none). With `jit_compile`, `step_fn` is compiled by XLA. With
-    `loop=False` (calls of one step: `--steps-per-call 1` or `--log-every 1`) every call runs
-    one step (`count` is 1), traced without the `tf.while_loop` and with its batch fetched in
-    Python: both made the text models' steps slower (docs/speed.md), and tracing the loop cost
-    the SOM's one-step calls 0.16 s of its 1.6 s run."""
+    with a NaN or infinite output (-1: none) and that step's outputs ({} when none). With
+    `jit_compile`, `step_fn` is compiled by XLA. With `loop=False` (calls of one step:
+    `--steps-per-call 1` or `--log-every 1`) every call runs one step (`count` is 1), traced
+    without the `tf.while_loop` and with its batch fetched in Python: both made the text models'
+    steps slower (docs/speed.md), and tracing the loop cost the SOM's one-step calls 0.16 s of
+    its 1.6 s run."""
     step_fn = _compiled(step_fn, jit_compile)
 
     def summed(batch):
