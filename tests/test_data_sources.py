@@ -207,19 +207,25 @@ FR = "Très pratique, le prix était raisonnable.\nLa boîte était abîmée ; d
 DE = "Sehr praktisch, der Preis war angemessen.\nDie Größe war zu klein, ich schicke es zurück.\n"
 RU = "Этот товар очень удобный и недорогой.\nКоробка была повреждена - очень разочарован.\n"
 EL = "Αυτό το προϊόν είναι πολύ πρακτικό.\nΤο κουτί ήταν χαλασμένο.\n"
+ES = "Muy práctico, el precio era razonable. ¡Lo volvería a comprar!\n¿Qué pasó? Llegó dañado, 1º aviso.\n"
+PL = "Ten produkt jest bardzo wygodny, a cena była rozsądna.\nPudełko było uszkodzone. Żałuję zakupu.\n"
+TR = "Bu ürün çok kullanışlı ve fiyatı uygundu.\nKutu hasarlıydı, bir parça eksikti.\n"
 
 
 @pytest.mark.parametrize("text, encoding, read_as", [
     (JA, "cp932", "cp932"), (JA, "shift_jis", "cp932"), (JA, "euc_jp", "euc_jp"), (KO, "cp949", "cp949"),
     (KO, "euc_kr", "cp949"), (TW, "cp950", "cp950"), (TW, "big5", "cp950"), (FR, "cp1252", "cp1252"),
-    (FR.replace("€", "EUR"), "latin-1", "cp1252"), (DE, "cp1252", "cp1252")])
+    (FR.replace("€", "EUR"), "latin-1", "cp1252"), (DE, "cp1252", "cp1252"), (ES, "cp1252", "cp1252")])
 def test_decode_text_reads_the_code_pages_excel_saves_in(text, encoding, read_as):
     assert decode_text(text.encode(encoding)) == (text, read_as)
 
 
-@pytest.mark.parametrize("text, encoding", [(RU, "cp1251"), (RU, "koi8-r"), (EL, "cp1253")])
+@pytest.mark.parametrize("text, encoding", [(RU, "cp1251"), (RU, "koi8-r"), (EL, "cp1253"), (PL, "cp1250"),
+                                            (TR, "cp1254")])
 def test_decode_text_marks_encodings_it_does_not_recognise(text, encoding):
-    """Cyrillic and Greek code pages: UTF-8 with U+FFFD (encode_texts warns; --encoding reads them)."""
+    """Cyrillic and Greek code pages, and the Central European and Turkish ones, which decode as
+    Windows-1252 too (`by³a`, `kullanýþlý`): UTF-8 with U+FFFD (encode_texts warns; --encoding
+    reads them)."""
     decoded, read_as = decode_text(text.encode(encoding))
     assert read_as == REPLACED and "\ufffd" in decoded
     assert decode_text(text.encode(encoding), encoding) == (text, encoding)

@@ -48,7 +48,13 @@ _KANA = re.compile("[\u3041-\u30ff]")  # full-width hiragana and katakana
 _JAPANESE = re.compile("[\u3000-\u30ff\u4e00-\u9fff\uff01-\uff9f]")  # and CJK punctuation, kanji, forms
 _HANGUL = re.compile("[\uac00-\ud7a3]")  # precomposed Hangul syllables
 _SPACED_HANGUL = re.compile("[\uac00-\ud7a3] [\uac00-\ud7a3]")  # the end and start of two words
-_LATIN1_TEXT = re.compile("[\u00a0-\u00ff\u2013\u2014\u2018-\u201e\u2022\u2026\u20ac\u2122]")
+# Windows-1252's letters and punctuation in Western European text. Left out, so that text in
+# another single-byte code page is not taken for it: superscripts, fractions and most symbols
+# (Polish in Windows-1250 reads as `by³a rozs¹dna`), and Icelandic's eth, thorn and y-acute
+# (Turkish in Windows-1254 reads as `kullanýþlý`).
+_LATIN1_TEXT = re.compile("[\u00c0-\u00cf\u00d1-\u00dc\u00df-\u00ef\u00f1-\u00fc\u00ff\u0152\u0153\u0160\u0161"
+                          "\u0178\u017d\u017e\u00a0\u00a1\u00a3\u00a7\u00a9\u00aa\u00ab\u00ae\u00b0\u00b7\u00ba"
+                          "\u00bb\u00bf\u2013\u2014\u2018-\u201e\u2022\u2026\u20ac\u2122]")
 _NON_ASCII = re.compile("[^\x00-\x7f]+")
 _ACCENTED = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e]")
 _ASCII_LETTER = re.compile("[A-Za-z]")
@@ -94,8 +100,8 @@ def _is_traditional_chinese(data: bytes, text: str) -> bool:
 
 def _is_western(data: bytes, text: str) -> bool:
     """Windows-1252 (a superset of Latin-1: English, French, German, Spanish...): accented
-    letters and typographic punctuation among mostly ASCII letters (Cyrillic, Greek or CJK
-    bytes read as Windows-1252 give words of accented letters only)."""
+    letters and typographic punctuation (`_LATIN1_TEXT`) among mostly ASCII letters (Cyrillic,
+    Greek or CJK bytes read as Windows-1252 give words of accented letters only)."""
     sample = text[:SAMPLE]
     accented = len(_ACCENTED.findall(sample))
     return _share(_LATIN1_TEXT, sample) >= LEGACY_SHARE and \
@@ -572,9 +578,9 @@ def encode_texts(train: Texts, val: Texts, name: str = "zoo"
     if replaced >= REPLACED_SHARE * (len(train_texts) + len(val_texts)):
         print(f"{name}: WARNING: {replaced} of {len(train_texts) + len(val_texts)} texts hold bytes that are "
               "not UTF-8, read as U+FFFD replacement characters. The file is in an encoding that was not "
-              "recognised (Windows-1251 or KOI8-R for Russian, Windows-1256 for Arabic...): pass it "
-              "(--encoding cp1251), or save the file as UTF-8 (`iconv -f CP1251 -t UTF-8 FILE > "
-              "FILE.utf8`)", file=sys.stderr, flush=True)
+              "recognised (Windows-1250 for Polish or Czech, Windows-1251 or KOI8-R for Russian, "
+              "Windows-1254 for Turkish...): pass it (--encoding cp1251), or save the file as UTF-8 "
+              "(`iconv -f CP1251 -t UTF-8 FILE > FILE.utf8`)", file=sys.stderr, flush=True)
     elif replaced:
         print(f"{name}: note: {replaced} text(s) hold bytes that are not UTF-8; they were read "
               "with U+FFFD replacement characters")
