@@ -1,7 +1,9 @@
-"""`python -m train.bench` runs end to end and prints its table (numbers are not asserted), and
-every keras.io-style peer (tools/peers/keras_io_RECIPE.py) builds and trains."""
+"""`python -m train.bench` runs end to end and prints its table (numbers are not asserted),
+every keras.io-style peer (tools/peers/keras_io_RECIPE.py) builds and trains, and the SOM
+benchmark's timed run still fits the trainer it wraps."""
 
 import dataclasses
+import json
 
 import keras
 import pytest
@@ -51,3 +53,13 @@ def test_bench_threads_sets_the_pools_in_each_fresh_process_and_prints_a_table()
     assert rows[1].startswith("| rbf | ") and rows[1].rstrip().endswith(") |"), result.stdout
     # what TensorFlow itself reports in each child process
     assert "inter_op / intra_op setting 0 / 0)" in result.stdout and "setting 1 / 1)" in result.stdout, result.stdout
+
+
+def test_bench_som_times_every_phase_of_a_run():
+    """tools/bench_som.py's in-process run (what `--end-to-end` repeats in fresh processes; MiniSom
+    is not needed for it) wraps the trainer's functions: when those change, it must still run."""
+    result = run_python(["tools/bench_som.py", "--one-end-to-end-run"], timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    phases = json.loads(result.stdout.strip().splitlines()[-1])
+    assert phases["total"] > 0 and phases["first_step"] > 0 and phases["steps"] > 0
+    assert abs(sum(v for k, v in phases.items() if k not in ("imports", "total")) - phases["total"]) < 1e-6
