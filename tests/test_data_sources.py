@@ -140,6 +140,32 @@ def test_read_text_table_header_by_default_name_and_index(tmp_path):
     assert read_text_table(path) == (["a b", "c d"], ["1", "2"])
 
 
+def test_read_text_table_header_in_any_language_and_label_column_by_values(tmp_path, capsys):
+    """A header of names in the user's language is a header (its values are unlike the data's),
+    and the one column whose values repeat like labels is the label column, with a note."""
+    path = tmp_path / "zh.csv"
+    path.write_text("评论,标签\n" + "".join(f"{t},{l}\n" for t, l in [("很好", "好"), ("不错", "好"), ("太差了", "差"),
+                                                                  ("质量差", "差"), ("还行", "好"), ("物流慢", "差")]))
+    assert read_text_table(path) == (["很好", "不错", "太差了", "质量差", "还行", "物流慢"], ["好", "好", "差", "差", "好", "差"])
+    assert "label column 1 ('标签'), the only one whose values repeat like labels" in capsys.readouterr().out
+    path = tmp_path / "ja.csv"  # Excel on a Japanese Windows: CP932, a title, a review and stars
+    path.write_bytes(("タイトル,レビュー,評価\n" + "".join(f"題{i},良い商品です{i},{1 + 4 * (i % 2)}\n"
+                                                        for i in range(8))).encode("cp932"))
+    texts, labels = read_text_table(path)
+    assert texts[:2] == ["題0 良い商品です0", "題1 良い商品です1"] and labels[:2] == ["1", "5"]
+    path = tmp_path / "last.csv"  # no header, the labels last: not the texts taken for labels
+    path.write_text("good product,pos\nbad product,neg\nnice,pos\nawful,neg\n")
+    assert read_text_table(path) == (["good product", "bad product", "nice", "awful"], ["pos", "neg", "pos", "neg"])
+    path = tmp_path / "ids.csv"  # a header row that holds one of the label column's values is data
+    path.write_text("1,first\n2,second\n1,third\n2,fourth\n")
+    assert read_text_table(path) == (["first", "second", "third", "fourth"], ["1", "2", "1", "2"])
+    path = tmp_path / "two.csv"  # names, but two columns of label-like values: the user chooses
+    path.write_text("评论,标签,星级\n" + "".join(f"评论{i},{'好差'[i % 2]},{i % 2}\n" for i in range(6)))
+    with pytest.raises(UserError, match=r"no label column found.*0: '评论', 1: '标签', 2: '星级'"):
+        read_text_table(path)
+    assert read_text_table(path, label_column="标签")[1][:2] == ["好", "差"]
+
+
 def test_read_text_table_tsv_by_suffix_and_sniffed(tmp_path):
     (tmp_path / "a.tsv").write_text("sentence\tsentiment\nit, was; good\t1\nno\t0\n")
     assert read_text_table(tmp_path / "a.tsv") == (["it, was; good", "no"], ["1", "0"])

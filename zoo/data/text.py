@@ -250,10 +250,13 @@ def read_text_table(path: str | Path, text_column: int | str | None = None,
     """Texts and their labels from a CSV/TSV file, with or without a header row.
 
     The first row is a header when it holds a requested column name or a usual name
-    (text, sentence, review, ...; label, class, category, ...). Defaults: with a header,
-    the columns named like text and label; without one (AG News style: label, title,
-    description), label = column 0. When no text column is given or named, the text is
-    every other column joined with a space.
+    (text, sentence, review, ...; label, class, category, ...), or names in any language: in
+    a column whose values repeat like labels (at most half of its first 1,000 values distinct)
+    its value is not one of them, and no column of numbers has a number there (`评论,标签`
+    over `很好,好` rows). Defaults: the columns named like text and label; else column 0 when
+    its values repeat like labels (AG News style: label, title, description; no header), else
+    the only column whose values do (a note names it). When no text column is given or named,
+    the text is every other column joined with a space.
 
     Args:
         path: the file (or `assets:NAME`); see the module docstring for decoding.
@@ -270,13 +273,13 @@ def read_text_table(path: str | Path, text_column: int | str | None = None,
             (the message lists those that do), or a row has too few fields (named by line).
     """
     rows = read_rows(path, delimiter, encoding)
-    header = _header(rows[0][1], (text_column, label_column))
+    header = _header(rows, (text_column, label_column))
     data = rows[1:] if header else rows
     if not data:
         raise UserError(f"table file {path} has a header but no data rows")
     width = len(rows[0][1])
-    label = _label_index(path, header, width, label_column)
     text = None if text_column is None else _index(path, header, width, text_column, "text")
+    label = _label_index(path, header, width, label_column, [fields for _, fields in data[:HEADER_ROWS]], text)
     if text is None and header:
         text = next((_find(header, n) for n in TEXT_NAMES if _find(header, n) is not None), None)
     if text == label:
@@ -291,12 +294,47 @@ def read_text_table(path: str | Path, text_column: int | str | None = None,
     return texts, [fields[label].strip() for _, fields in data]
 
 
-def _header(first: list[str], wanted: Iterable[int | str | None]) -> list[str] | None:
-    """The first row's names (stripped) if it looks like a header, else None."""
+HEADER_ROWS = 1000  # data rows read to tell a header of names in any language from data
+
+
+def _header(rows: Rows, wanted: Iterable[int | str | None]) -> list[str] | None:
+    """The first row's names (stripped) if it looks like a header, else None: it holds a
+    requested column name or a usual one (text, review, label...), or its values are unlike the
+    data's in any language (`_names_by_values`)."""
+    first = rows[0][1]
     names = {field.strip().lower() for field in first}
     asked = {w.strip().lower() for w in wanted if isinstance(w, str) and not _is_int(w)}
     usual = set(TEXT_NAMES) | set(LABEL_NAMES)
-    return [field.strip() for field in first] if names & (asked | usual) else None
+    named = names & (asked | usual) or _names_by_values(first, [fields for _, fields in rows[1:HEADER_ROWS + 1]])
+    return [field.strip() for field in first] if named else None
+
+
+def _column_values(data: list[list[str]], index: int) -> list[str]:
+    return [fields[index].strip() for fields in data if index < len(fields)]
+
+
+def _categorical(values: list[str]) -> bool:
+    """Whether a column's values repeat like labels: at most half of them distinct (2 or more rows each on average)."""
+    return len(values) >= 4 and len(set(values)) <= len(values) // 2
+
+
+def _names_by_values(first: list[str], data: list[list[str]]) -> bool:
+    """A first row of names in any language (`评论,标签`, `レビュー,評価` over rows such as
+    `很好,好` or `良い,5`): in a column whose values repeat like labels, its value is not one of
+    them, and no column of numbers has a number in it. (A headerless AG News row `3,Title,...`
+    holds one of its label column's values: it is data.)"""
+    columns = [_column_values(data, index) for index in range(len(first))]
+    new_label = any(_categorical(values) and first[index].strip() not in set(values)
+                    for index, values in enumerate(columns))
+    numbers_kept = all(not _is_number(first[index]) for index, values in enumerate(columns)
+                       if values and all(map(_is_number, values)))
+    return new_label and numbers_kept
+
+
+def _label_by_values(data: list[list[str]], width: int, text: int | None) -> int | None:
+    """The only column (other than `text`) whose values repeat like labels, else None."""
+    found = [index for index in range(width) if index != text and _categorical(_column_values(data, index))]
+    return found[0] if len(found) == 1 else None
 
 
 def _find(header: list[str] | None, name: str) -> int | None:
@@ -324,15 +362,26 @@ def _index(path, header: list[str] | None, width: int, column: int | str, role: 
     return index
 
 
-def _label_index(path, header: list[str] | None, width: int, column: int | str | None) -> int:
-    """The label column: the one given, else one named like a label, else column 0 (no header)."""
+def _label_index(path, header: list[str] | None, width: int, column: int | str | None,
+                 data: list[list[str]], text: int | None) -> int:
+    """The label column: the one given, else one named like a label, else column 0 without a
+    header when its values repeat like labels (AG News), else the only column whose values do
+    (a header of other names, in any language, or labels in another column), else column 0
+    without a header."""
     if column is not None:
         return _index(path, header, width, column, "label")
-    if header is None:
-        return 0
-    for name in LABEL_NAMES:
+    for name in LABEL_NAMES if header else ():
         if _find(header, name) is not None:
             return _find(header, name)
+    if header is None and _categorical(_column_values(data, 0)):
+        return 0
+    found = _label_by_values(data, width, text)
+    if found is not None:
+        print(f"note: {path}: label column {found}{f' ({header[found]!r})' if header else ''}, the only one "
+              "whose values repeat like labels; --label-column chooses another")
+        return found
+    if header is None:
+        return 0
     raise UserError(f"no label column found in {path}: {_describe(header, width)}; "
                     "pass the label column by name or 0-based index")
 
@@ -684,7 +733,7 @@ def load_unlabelled_texts(source: str, text_column: int | str | None = None, lim
         texts = _read_tfds(source, "train", column, None, limit)[0]
     elif Path(resolve_source(source)).suffix.lower() in TABLE_SUFFIXES:
         rows = read_rows(source, encoding=encoding)
-        header = _header(rows[0][1], (column,))
+        header = _header(rows, (column,))
         data, width = (rows[1:] if header else rows), len(rows[0][1])
         index = None if column is None else _index(source, header, width, column, "text")
         if index is None and header:
