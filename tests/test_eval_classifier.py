@@ -284,6 +284,10 @@ def test_text_columns_by_index_and_ag_news_class_names(w, capsys, tmp_path):
                           "--text-column", "1", "--label-column", "0")
     by_name = _eval_json(capsys, w.root / "text.keras", "--data", w.root / "texts.csv")
     assert by_index == {**by_name, "data": str(tmp_path / "swapped.csv")}
+    utf16 = tmp_path / "utf16.csv"  # UTF-16 without a byte-order mark: only --encoding can say so
+    utf16.write_bytes((w.root / "texts.csv").read_text(encoding="utf-8").encode("utf-16-le"))
+    assert _eval_json(capsys, w.root / "text.keras", "--data", utf16, "--encoding", "utf-16-le") == \
+        {**by_name, "data": str(utf16)}
     # AG News: labels 1..4 named by the classes.txt beside the file
     report = _eval_json(capsys, w.root / "agnews.keras", "--data", "assets:text/ag_news/test.csv", "--limit", "30")
     assert report["examples"] == 30 and report["unknown_examples"] == 0 and "roc_auc" not in report
