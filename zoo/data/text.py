@@ -63,9 +63,13 @@ SAMPLE = 1 << 20  # bytes (characters) of a file that the code page tests look a
 REPLACED = "utf-8 (invalid bytes replaced)"  # decode_text's encoding for bytes it could not read
 
 
-def _share(pattern: re.Pattern, text: str) -> float:
-    """The share of the non-ASCII characters of `text[:SAMPLE]` that `pattern` (one character) matches."""
-    chars = "".join(_NON_ASCII.findall(text[:SAMPLE]))
+def _non_ascii(text: str) -> str:
+    """The non-ASCII characters of `text[:SAMPLE]`, in order."""
+    return "".join(_NON_ASCII.findall(text[:SAMPLE]))
+
+
+def _share(pattern: re.Pattern, chars: str) -> float:
+    """The share of `chars` that `pattern` (one character) matches."""
     return len(pattern.findall(chars)) / max(len(chars), 1)
 
 
@@ -78,16 +82,17 @@ def _pair_share(pairs: re.Pattern, data: bytes) -> float:
 def _is_japanese(data: bytes, text: str) -> bool:
     """Japanese as Windows writes it (CP932, Shift_JIS): kana, kanji and CJK punctuation, with
     kana among them (GBK, Big5 or Korean bytes read as CP932 give half-width katakana)."""
-    return _share(_JAPANESE, text) >= LEGACY_SHARE and _share(_KANA, text) >= 0.1
+    chars = _non_ascii(text)
+    return _share(_JAPANESE, chars) >= LEGACY_SHARE and _share(_KANA, chars) >= 0.1
 
 
 def _is_korean(data: bytes, text: str) -> bool:
     """Korean as Windows writes it (CP949, a superset of EUC-KR): Hangul syllables in words
     with spaces between them (GBK Chinese read as CP949 fails to decode, or gives Hangul mixed
     with hanja and symbols; a few short Chinese reviews can give only Hangul, but unspaced)."""
-    sample = text[:SAMPLE]
-    return _share(_HANGUL, sample) >= LEGACY_SHARE and \
-        20 * len(_SPACED_HANGUL.findall(sample)) >= len(_HANGUL.findall(sample))
+    chars = _non_ascii(text)
+    hangul = len(_HANGUL.findall(chars))
+    return hangul >= LEGACY_SHARE * max(len(chars), 1) and 20 * len(_SPACED_HANGUL.findall(text[:SAMPLE])) >= hangul
 
 
 def _is_simplified_chinese(data: bytes, text: str) -> bool:
@@ -104,7 +109,7 @@ def _is_western(data: bytes, text: str) -> bool:
     Greek or CJK bytes read as Windows-1252 give words of accented letters only)."""
     sample = text[:SAMPLE]
     accented = len(_ACCENTED.findall(sample))
-    return _share(_LATIN1_TEXT, sample) >= LEGACY_SHARE and \
+    return _share(_LATIN1_TEXT, _non_ascii(sample)) >= LEGACY_SHARE and \
         accented <= 0.3 * (accented + len(_ASCII_LETTER.findall(sample)))
 
 
@@ -167,16 +172,6 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     return data.decode("utf-8", errors="replace"), REPLACED
 
 
-def check_encoding(encoding: str | None) -> None:
-    """Raise UserError unless `encoding` is None, "" or "auto" (detect) or a codec Python knows."""
-    if encoding not in (None, "", "auto"):
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise UserError(f"unknown encoding {encoding!r}: pass a Python codec name such as utf-8, gbk, "
-                            "big5, shift_jis, euc-kr, cp1251, koi8-r or latin-1 (or auto to detect it)") from None
-
-
 def decode_file(path: str | Path, encoding: str | None = None) -> tuple[str, str]:
     """`(text, encoding)` of a file, in `encoding` (a codec name such as `gbk` or `koi8-r`) or,
     when that is None, "" or "auto", as `decode_text` finds it.
@@ -185,10 +180,12 @@ def decode_file(path: str | Path, encoding: str | None = None) -> tuple[str, str
         UserError: an unknown encoding, or bytes that are invalid in it.
         OSError: the file cannot be read.
     """
-    check_encoding(encoding)
     data = Path(path).read_bytes()
     try:
         return decode_text(data, None if encoding in (None, "", "auto") else encoding)
+    except LookupError:
+        raise UserError(f"unknown encoding {encoding!r}: pass a Python codec name such as utf-8, gbk, "
+                        "big5, shift_jis, euc-kr, cp1251, koi8-r or latin-1 (or auto to detect it)") from None
     except UnicodeDecodeError as error:
         raise UserError(f"{path} is not {encoding}: bytes {data[error.start:error.start + 4]!r} at offset "
                         f"{error.start} are invalid in it. Pass the file's encoding, or auto") from None
