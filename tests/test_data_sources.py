@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from helpers import run_python
 from PIL import Image
 
 from zoo.cli.predict import _lines
@@ -274,6 +275,19 @@ def test_decode_text_reads_short_gbk_reviews_as_gbk():
         for second in reviews:
             text = f"{first}\n{second}\n"
             assert decode_text(text.encode("gbk")) == (text, "gb18030"), text
+
+
+def test_bench_encodings_counts_what_each_group_is_found_as(tmp_path):
+    """tools/bench_encodings.py, whose counts docs/text.md quotes, on a table of short reviews."""
+    table = tmp_path / "reviews.csv"
+    table.write_text("review\n" + "".join(f"{r}\n" for r in ["很好", "不错，推荐", "质量很差", "物流太慢了", "满意"]) + "好😀\n",
+                     encoding="utf-8")  # an emoji: not in GBK, so a group holding it is skipped
+    result = run_python(["tools/bench_encodings.py", table, "--sizes", "2", "--draws", "40"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| 2 |"))
+    found, skipped = row.split(" | ")[1], int(row.split(" | ")[2].strip(" |"))
+    assert found.startswith("gb18030 ") and 0 < skipped < 40
+    assert sum(int(part.rsplit(" ", 1)[1]) for part in found.split(", ")) + skipped == 40
 
 
 def test_explicit_encoding_reads_tables_and_names_bad_bytes(tmp_path):
